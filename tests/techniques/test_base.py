@@ -1,0 +1,73 @@
+"""The shared loop: per-sample stopping, masking, frozen network, history, on a tiny network."""
+
+import torch
+
+from netviz.techniques.base import InputOptimizer, optimize
+from tests.conftest import tiny_classifier
+
+
+class Ascent(InputOptimizer):
+    """Plain gradient ascent on the target score that stops a sample once it is predicted as its target."""
+
+    def __init__(self, *args, lr=0.5, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.lr = lr
+
+    def objective(self, x, logits, scores, step):
+        return scores.gather(1, self.targets[:, None]).squeeze(1)
+
+    def update(self, x, grad, step):
+        return x + self.lr * grad
+
+    def finished(self, logits, step):
+        return logits.argmax(1) == self.targets
+
+
+def test_loop_matches_a_plain_pytorch_loop_and_stops_each_sample_on_its_own(pixels):
+    model = tiny_classifier()
+    targets = torch.tensor([0, 1, 2, 3])
+    module = optimize(Ascent(model, pixels, targets, iterations=25), accelerator="cpu", progress=False)
+
+    # Oracle: the same ascent written as a plain loop, one sample at a time.
+    for i in range(len(targets)):
+        x = model.normalize(pixels[i : i + 1]).clone()
+        steps = 0
+        for _ in range(25):
+            x.requires_grad_(True)
+            logits = model(x)
+            if logits.argmax(1).item() == targets[i]:
+                break
+            (grad,) = torch.autograd.grad(logits[0, targets[i]], x)
+            x = (x + 0.5 * grad).detach()
+            steps += 1
+        x = x.detach()
+        assert module.steps_taken[i].item() == steps
+        torch.testing.assert_close(module.x[i : i + 1], x, rtol=1e-4, atol=1e-5)
+
+
+def test_network_gets_no_gradients_and_stays_in_eval_mode(pixels):
+    model = tiny_classifier()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    module = optimize(Ascent(model, pixels, torch.tensor([0, 1, 2, 3]), iterations=3), accelerator="cpu", progress=False)
+    assert not module.classifier.training and not any(m.training for m in module.classifier.modules())
+    assert all(p.grad is None and not p.requires_grad for p in model.parameters())
+    for key, value in model.state_dict().items():  # BN running stats untouched
+        torch.testing.assert_close(value, before[key])
+    model.train()
+    assert not model.training
+
+
+def test_history_is_recorded_every_log_every_steps_and_at_the_last(pixels):
+    module = Ascent(tiny_classifier(), pixels, torch.tensor([9, 9, 9, 9]), iterations=7, log_every=3, lr=1e-6)
+    optimize(module, accelerator="cpu", progress=False)
+    assert [step for step, _ in module.history["objective"]] == [0, 3, 6]
+    assert all(values.shape == (4,) for _, values in module.history["objective"])
+
+
+def test_all_samples_done_stops_the_loop_early(pixels):
+    model = tiny_classifier()
+    with torch.no_grad():
+        predicted = model(model.normalize(pixels)).argmax(1)
+    module = optimize(Ascent(model, pixels, predicted, iterations=50), accelerator="cpu", progress=False)
+    assert module.steps_taken.tolist() == [0, 0, 0, 0]
+    torch.testing.assert_close(module.x, model.normalize(pixels))
