@@ -32,6 +32,10 @@ class Result:
         """Final scalar metrics, named ``<metric>/<sample>``."""
         return {}
 
+    def rows(self) -> list[dict]:
+        """One JSON-friendly row per sample (names, classes, scores), logged as ``results.json``."""
+        return []
+
     def panels(self) -> dict[str, np.ndarray]:
         """Per-sample pictures as uint8 RGB arrays, keyed by file name stem."""
         return {}

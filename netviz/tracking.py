@@ -9,6 +9,7 @@ SQLite costs about 10 ms a call.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import subprocess
 import tempfile
@@ -200,6 +201,9 @@ class Tracker:
             for name, image in result.panels().items():
                 Image.fromarray(image).save(folder / "panels" / f"{name}.png")
             result.figure().savefig(folder / "figure.png", dpi=120)
+            rows = result.rows()
+            if rows:
+                (folder / "results.json").write_text(json.dumps(rows, indent=1, default=float))
             self.client.log_artifacts(self.run_id, str(folder))
         for artifact_path, path in (files or {}).items():
             if Path(path).is_dir():

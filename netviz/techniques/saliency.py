@@ -74,6 +74,20 @@ class SaliencyResult(Result):
             metrics["top1_accuracy"] = float((self.predicted[known] == self.labels[known]).float().mean())
         return metrics
 
+    def rows(self) -> list[dict]:
+        return [
+            {
+                "image": name,
+                "label": int(self.labels[i]),
+                "label_name": self._name(int(self.labels[i])),
+                "predicted": int(self.predicted[i]),
+                "predicted_name": self._name(int(self.predicted[i])),
+                "prob_true": None if self.labels[i] < 0 else float(self.prob_true[i]),
+                "prob_predicted": float(self.prob_predicted[i]),
+            }
+            for i, name in enumerate(self.sample_names)
+        ]
+
     def panels(self) -> dict[str, np.ndarray]:
         images = to_uint8(self.pixels)
         return {

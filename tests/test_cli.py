@@ -1,0 +1,102 @@
+"""``python run.py`` as a user runs it: real subprocesses, real images, a real MLflow store."""
+
+import json
+
+import pytest
+from mlflow import MlflowClient
+
+from tests.conftest import run_cli
+
+pytestmark = pytest.mark.slow
+
+
+def runs_of(uri, experiment="saliency"):
+    client = MlflowClient(uri)
+    found = client.get_experiment_by_name(experiment)
+    return client, ([] if found is None else client.search_runs([found.experiment_id]))
+
+
+def test_saliency_job_on_real_photos_with_the_offline_model(tracking_uri, tmp_path):
+    figure = tmp_path / "fig.png"
+    done = run_cli("model=efficientnet_lite0", f"tracking.uri={tracking_uri}", f"figure={figure}", "trainer.accelerator=cpu")
+    assert done.returncode == 0, done.stderr
+    assert figure.stat().st_size > 10_000
+    client, runs = runs_of(tracking_uri)
+    assert len(runs) == 1 and runs[0].info.status == "FINISHED"
+    rows = json.loads(open(client.download_artifacts(runs[0].info.run_id, "results.json")).read())
+    predicted = {row["image"]: row["predicted"] for row in rows}
+    assert 281 <= predicted["chelsea"] <= 285  # a domestic cat
+    assert predicted["coffee"] == 967  # espresso
+    assert {"config.yaml", "overrides.yaml", "hydra.yaml"} <= {
+        a.path.split("/")[-1] for a in client.list_artifacts(runs[0].info.run_id, "hydra")
+    }
+
+
+def test_saliency_concentrates_on_the_object():
+    import netviz
+
+    model = netviz.load_model("efficientnet_lite0")
+    images = netviz.load_images("samples", size=model.input_size)
+    result = netviz.saliency_maps(model, images, accelerator="cpu")
+    for name in ("coffee", "rocket"):  # the object sits in the middle of the photo
+        saliency = result.map_predicted[images.names.index(name)]
+        center = saliency[56:168, 56:168]
+        border_mean = (saliency.sum() - center.sum()) / (saliency.numel() - center.numel())
+        assert center.mean() > 1.2 * border_mean, name
+
+
+def one_line_error(done):
+    assert done.returncode == 2, (done.returncode, done.stderr)
+    lines = [line for line in done.stderr.splitlines() if line.startswith("netviz: error:")]
+    assert len(lines) == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["model=vgg61"], "did you mean"),
+        (["technique=saliencey"], "unknown technique"),
+        (["lr=fast"], "lr=fast is not a number"),
+        (["tracking.uri=sqlite:////no/such/folder/mlflow.db"], "does not exist"),
+    ],
+)
+def test_bad_command_lines_fail_fast_with_one_line(args, fragment):
+    assert fragment in one_line_error(run_cli(*args))
+
+
+def test_bad_input_found_mid_job_marks_the_run_failed(tracking_uri, tmp_path):
+    done = run_cli("model=efficientnet_lite0", "data=npz", f"data.path={tmp_path / 'missing.npz'}", f"tracking.uri={tracking_uri}")
+    assert "does not exist" in one_line_error(done)
+    _, runs = runs_of(tracking_uri)
+    assert [r.info.status for r in runs] == ["FAILED"]
+
+
+def test_missing_pretrained_weights_say_which_file_to_put_where(tracking_uri, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    env = {**os.environ, "TORCH_HOME": str(tmp_path / "torch")}
+    done = subprocess.run(
+        [sys.executable, "run.py", "model=squeezenet1_1", f"tracking.uri={tracking_uri}"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+    )
+    line = one_line_error(done)
+    assert "squeezenet1_1-b8a52dc0.pth" in line and str(tmp_path / "torch") in line
+    _, runs = runs_of(tracking_uri)
+    assert [r.info.status for r in runs] == ["FAILED"]
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    done = run_cli("model=efficientnet_lite0", "data=npz", f"data.path={tmp_path / 'x.npz'}", "tracking=none", "debug=true")
+    assert done.returncode != 0 and "Traceback" in done.stderr + done.stdout
+
+
+def test_list_models():
+    done = run_cli("--list-models")
+    names = done.stdout.split()
+    assert done.returncode == 0 and {"squeezenet1_1", "vgg16", "efficientnet_lite0"} <= set(names)

@@ -1,0 +1,87 @@
+"""MLflow integration: jobs run into a real temporary SQLite store, read back with MlflowClient."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+from mlflow import MlflowClient
+from PIL import Image
+
+import netviz
+from netviz.errors import NetvizError
+from netviz.results import Result
+from netviz.tracking import Tracker, flatten
+
+
+def only_run(uri, experiment):
+    client = MlflowClient(uri)
+    runs = client.search_runs([client.get_experiment_by_name(experiment).experiment_id])
+    assert len(runs) == 1
+    return client, runs[0]
+
+
+def read_png(client, run_id, path):
+    local = client.download_artifacts(run_id, path)
+    with Image.open(local) as image:
+        image.load()
+        return np.asarray(image)
+
+
+def test_a_job_is_logged_with_params_tags_metrics_images_and_config(tracking_uri):
+    overrides = ["model=efficientnet_lite0", f"tracking.uri={tracking_uri}", "data.indices=[1,2]", "seed=4"]
+    result = netviz.run(overrides)
+    client, run = only_run(tracking_uri, "saliency")
+    assert run.info.status == "FINISHED"
+    assert run.data.params["model.name"] == "efficientnet_lite0"
+    assert run.data.params["seed"] == "4" and run.data.params["data.indices"] == "[1, 2]"
+    assert run.data.tags["technique"] == "saliency" and run.data.tags["model"] == "efficientnet_lite0"
+    assert run.data.tags["mlflow.runName"] == ",".join(o for o in overrides if not o.startswith("tracking"))
+    assert "git_commit" in run.data.tags
+    for name, value in result.metrics().items():
+        assert run.data.metrics[name] == pytest.approx(value)
+    assert set(run.data.metrics) >= {"prob_predicted/chelsea", "prob_true/coffee", "top1_accuracy"}
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert {"figure.png", "panels", "results.json"} <= artifacts
+    figure = read_png(client, run.info.run_id, "figure.png")
+    assert figure.ndim == 3 and figure.shape[0] > 200
+    panel = read_png(client, run.info.run_id, "panels/chelsea.png")
+    assert panel.shape[0] == 224 and panel.shape[1] > 3 * 224
+    rows = json.loads(open(client.download_artifacts(run.info.run_id, "results.json")).read())
+    assert [r["image"] for r in rows] == ["chelsea", "coffee"] and rows[1]["predicted_name"] == "espresso"
+
+
+class Broken(Result):
+    def figure(self):
+        raise RuntimeError("drawing failed")
+
+
+def test_a_failing_job_leaves_a_failed_run_not_a_finished_one(tracking_uri):
+    with pytest.raises(RuntimeError):
+        with Tracker(tracking_uri, experiment="t", run_name="broken") as tracker:
+            tracker.log_result(Broken(technique="t", model="m", sample_names=[]))
+    _, run = only_run(tracking_uri, "t")
+    assert run.info.status == "FAILED"
+
+
+def test_unwritable_or_missing_store_is_refused_before_any_work(tmp_path):
+    with pytest.raises(NetvizError, match="does not exist"):
+        Tracker(f"sqlite:///{tmp_path / 'no' / 'mlflow.db'}", experiment="t").start()
+    if os.geteuid() != 0:  # root may write anywhere
+        locked = tmp_path / "locked"
+        locked.mkdir(mode=0o500)
+        with pytest.raises(NetvizError, match="not writable"):
+            Tracker(f"sqlite:///{locked / 'mlflow.db'}", experiment="t").start()
+
+
+def test_a_store_that_cannot_open_is_one_error(tmp_path):
+    bogus = tmp_path / "mlflow.db"
+    bogus.write_bytes(b"this is not a sqlite database" * 100)
+    tracker = Tracker(f"sqlite:///{bogus}", experiment="t").start()
+    with pytest.raises(NetvizError, match="cannot use the tracking store"):
+        tracker.wait()
+
+
+def test_flatten_nests_with_dots():
+    assert flatten({"a": {"b": 1, "c": {"d": [1, 2]}}, "e": None}) == {"a.b": "1", "a.c.d": "[1, 2]", "e": "None"}
+
