@@ -35,6 +35,13 @@ _EXPORTS = {
     "Saliency": "netviz.techniques.saliency",
     "SaliencyResult": "netviz.techniques.saliency",
     "saliency_maps": "netviz.techniques.saliency",
+    "make_fooling_images": "netviz.techniques.adversarial",
+    "AdversarialResult": "netviz.techniques.adversarial",
+    "NaiveAttack": "netviz.techniques.adversarial",
+    "PGDAttack": "netviz.techniques.adversarial",
+    "EOTAttack": "netviz.techniques.adversarial",
+    "Ensemble": "netviz.ensemble",
+    "TransformDistribution": "netviz.eot",
     "compose": "netviz.api",
     "run": "netviz.api",
 }
@@ -49,6 +56,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from netviz.results import Result
     from netviz.techniques.base import InputOptimizer, optimize
     from netviz.techniques.saliency import Saliency, SaliencyResult, saliency_maps
+    from netviz.techniques.adversarial import AdversarialResult, EOTAttack, NaiveAttack, PGDAttack, make_fooling_images
+    from netviz.ensemble import Ensemble
+    from netviz.eot import TransformDistribution
     from netviz.tracking import Tracker
 
 

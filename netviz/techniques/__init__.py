@@ -14,6 +14,7 @@ from netviz.errors import NetvizError, did_you_mean
 # name -> "module:function" running it from a config; imported only when used.
 TECHNIQUES = {
     "saliency": "netviz.techniques.saliency:run_from_config",
+    "adversarial": "netviz.techniques.adversarial:run_from_config",
     "classviz": "netviz.techniques.classviz:run_from_config",
 }
 
