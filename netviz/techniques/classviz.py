@@ -257,6 +257,20 @@ class ClassVizResult(Result):
             metrics.update(per_sample(f"top{k + 1}_probability", self.top_probabilities[:, k], self.sample_names))
         return metrics
 
+    def rows(self) -> list[dict]:
+        """Per sample: the target, its final score and probability, and the top-5 by name (``results.json``)."""
+        return [
+            {
+                "sample": name,
+                "target": int(self.targets[i]),
+                "target_name": self.categories[int(self.targets[i])],
+                "score": float(self.score[i]),
+                "probability": float(self.probability[i]),
+                "top5": [{"class": c, "probability": p} for c, p in self.top5(i)],
+            }
+            for i, name in enumerate(self.sample_names)
+        ]
+
     def top5(self, index: int) -> list[tuple[str, float]]:
         """The model's five most probable ``(class name, probability)`` for final image ``index``."""
         return [

@@ -1,0 +1,109 @@
+"""Reading runs back from MLflow: find them by tags, group one multirun, see what it varied, fetch images.
+
+A report figure is one multirun: every job carries the tags ``figure=<name>`` (from its experiment
+config) and ``sweep_id`` (the multirun's folder), so a figure can be rebuilt from the store without
+running anything again (:mod:`netviz.compose`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from netviz.errors import NetvizError
+
+# Params that say where and how a run was recorded, not what it computed.
+BOOKKEEPING_PREFIXES = ("tracking.", "trainer.", "hydra.", "figure", "debug")
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One finished run as MLflow stores it.
+
+    Attributes:
+        run_id, run_name: MLflow's identifiers.
+        params: the job's flattened config, ``{"lr": "5.0", "classviz.blur_every": "10", ...}``.
+        tags: the run's tags (``figure``, ``sweep_id``, ``technique``, ``model``, ...).
+        start_time: milliseconds since the epoch; jobs of one multirun start in sweep order.
+    """
+
+    run_id: str
+    run_name: str
+    params: dict[str, str]
+    tags: dict[str, str]
+    start_time: int
+
+
+def _quote(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def find_runs(uri: str, tags: Mapping[str, str]) -> list[RunRecord]:
+    """Every finished run, in any experiment of the store at ``uri``, carrying all of ``tags``; oldest first."""
+    from mlflow import MlflowClient
+    from mlflow.entities import ViewType
+
+    client = MlflowClient(uri)
+    experiment_ids = [e.experiment_id for e in client.search_experiments(view_type=ViewType.ACTIVE_ONLY)]
+    if not experiment_ids:
+        return []
+    clauses = [f"tags.`{key}` = {_quote(str(value))}" for key, value in tags.items()]
+    clauses.append("attributes.status = 'FINISHED'")
+    runs = client.search_runs(experiment_ids, filter_string=" and ".join(clauses), max_results=5000)
+    records = [
+        RunRecord(run.info.run_id, run.info.run_name, dict(run.data.params), dict(run.data.tags), run.info.start_time)
+        for run in runs
+    ]
+    return sorted(records, key=lambda r: (r.start_time, r.run_id))
+
+
+def latest_sweep(runs: Sequence[RunRecord]) -> list[RunRecord]:
+    """The runs of the newest multirun among ``runs`` (those sharing the newest run's ``sweep_id``), oldest first.
+
+    A run without a ``sweep_id`` (a single job) stands alone.
+    """
+    if not runs:
+        return []
+    newest = max(runs, key=lambda r: (r.start_time, r.run_id))
+    sweep = newest.tags.get("sweep_id")
+    if sweep is None:
+        return [newest]
+    return sorted((r for r in runs if r.tags.get("sweep_id") == sweep), key=lambda r: (r.start_time, r.run_id))
+
+
+def varied_params(runs: Sequence[RunRecord]) -> list[str]:
+    """The params that differ between ``runs`` (bookkeeping left out), slowest-changing first.
+
+    Hydra's basic sweeper runs the product of the swept values with the first key changing slowest,
+    so counting the changes between consecutive runs recovers the order of the sweep's axes.
+    """
+    keys = sorted({key for run in runs for key in run.params})
+    varied = [
+        key
+        for key in keys
+        if not key.startswith(BOOKKEEPING_PREFIXES) and len({run.params.get(key) for run in runs}) > 1
+    ]
+
+    def changes(key: str) -> int:
+        return sum(a.params.get(key) != b.params.get(key) for a, b in zip(runs, runs[1:]))
+
+    return sorted(varied, key=lambda key: (changes(key), keys.index(key)))
+
+
+def download_images(uri: str, run: RunRecord, folder: str = "panels") -> dict[str, np.ndarray]:
+    """The PNG images a run stored under ``folder`` (netviz's per-sample panels), ``{file stem: uint8 RGB}``."""
+    import tempfile
+
+    from mlflow import MlflowClient
+    from PIL import Image
+
+    client = MlflowClient(uri)
+    with tempfile.TemporaryDirectory(prefix="netviz-runs-") as tmp:
+        try:
+            local = Path(client.download_artifacts(run.run_id, folder, tmp))
+        except Exception as exc:  # noqa: BLE001 - any missing or unreadable artifact is the same problem
+            raise NetvizError(f"run {run.run_id} has no {folder}/ artifacts to read ({type(exc).__name__})") from exc
+        return {path.stem: np.asarray(Image.open(path).convert("RGB")) for path in sorted(local.glob("*.png"))}
