@@ -42,6 +42,53 @@ fig2:  ## Figure 2: saliency maps, VGG16
 # ---- adversarial examples (report section 2) ----
 
 # ---- class visualization (report section 3) ----
+# Each figure is one multirun (tagged figure=figN), then one PNG composed from the runs in MLflow.
+COMPOSE = $(PYTHON) -m netviz.compose
+.PHONY: fig5 fig6 fig7 fig8 fig9 fig10 fig11 fig12 fig13 fig14 fig15
+fig5:  ## Figure 5: class visualization, Yorkshire terrier from noise, course defaults
+	$(FIG) -m experiment=fig5
+	$(COMPOSE) fig5 $(ARGS)
 
-FIGURES = fig1 fig2
+fig6:  ## Figure 6: class visualization, iterations 200/500/1000
+	$(FIG) -m experiment=fig6
+	$(COMPOSE) fig6 $(ARGS)
+
+fig7:  ## Figure 7: class visualization, learning rate 0.1/10 x iterations 200/1000
+	$(FIG) -m experiment=fig7
+	$(COMPOSE) fig7 $(ARGS)
+
+fig8:  ## Figure 8: class visualization, L2 weight 1e-2/1e-5 x iterations 200/1000
+	$(FIG) -m experiment=fig8
+	$(COMPOSE) fig8 $(ARGS)
+
+fig9:  ## Figure 9: class visualization, blur every 2/20 steps, no blur
+	$(FIG) -m experiment=fig9
+	$(COMPOSE) fig9 $(ARGS)
+
+fig10:  ## Figure 10: class visualization, start from same-class images
+	$(FIG) -m experiment=fig10
+	$(COMPOSE) fig10 $(ARGS)
+
+fig11:  ## Figure 11: class visualization, hay -> snail
+	$(FIG) -m experiment=fig11
+	$(COMPOSE) fig11 $(ARGS)
+
+fig12:  ## Figure 12: class visualization, hay -> snail with VGG16
+	$(FIG) -m experiment=fig12
+	$(COMPOSE) fig12 $(ARGS)
+
+fig13:  ## Figure 13: class visualization, VGG16, learning rates
+	$(FIG) -m experiment=fig13
+	$(COMPOSE) fig13 $(ARGS)
+
+fig14:  ## Figure 14: class visualization, VGG16, L2 weights
+	$(FIG) -m experiment=fig14
+	$(COMPOSE) fig14 $(ARGS)
+
+fig15:  ## Figure 15: class visualization, VGG16, blur frequency
+	$(FIG) -m experiment=fig15
+	$(COMPOSE) fig15 $(ARGS)
+
+
+FIGURES = fig1 fig2 fig5 fig6 fig7 fig8 fig9 fig10 fig11 fig12 fig13 fig14 fig15
 figures: $(FIGURES)  ## every figure of the report, into figures/

@@ -35,6 +35,12 @@ _EXPORTS = {
     "Saliency": "netviz.techniques.saliency",
     "SaliencyResult": "netviz.techniques.saliency",
     "saliency_maps": "netviz.techniques.saliency",
+    "ClassVisualization": "netviz.techniques.classviz",
+    "ClassVizOptions": "netviz.techniques.classviz",
+    "ClassVizResult": "netviz.techniques.classviz",
+    "class_visualization": "netviz.techniques.classviz",
+    "compose_figure": "netviz.compose",
+    "find_runs": "netviz.runs",
     "make_fooling_images": "netviz.techniques.adversarial",
     "AdversarialResult": "netviz.techniques.adversarial",
     "NaiveAttack": "netviz.techniques.adversarial",
@@ -55,6 +61,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from netviz.models import Classifier, available_models, load_model
     from netviz.results import Result
     from netviz.techniques.base import InputOptimizer, optimize
+    from netviz.compose import compose_figure
+    from netviz.runs import find_runs
+    from netviz.techniques.classviz import ClassVisualization, ClassVizOptions, ClassVizResult, class_visualization
     from netviz.techniques.saliency import Saliency, SaliencyResult, saliency_maps
     from netviz.techniques.adversarial import AdversarialResult, EOTAttack, NaiveAttack, PGDAttack, make_fooling_images
     from netviz.ensemble import Ensemble
