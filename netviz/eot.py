@@ -42,9 +42,12 @@ class Transform:
             grid = F.affine_grid(self.theta, list(out.shape), align_corners=False)
             out = F.grid_sample(out, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
         out = gaussian_blur(out, self.sigma)
-        if self.noise is not None:
-            out = out + self.noise
-        return out.clamp(0, 1)
+        if self.noise is None:
+            return out
+        out = out + self.noise
+        # Saturate like a camera, but pass the gradient straight through: a plain clamp's gradient is
+        # zero at 0 and 1, where it would freeze every saturated pixel (BPDA, Athalye et al. 2018).
+        return out + (out.clamp(0, 1) - out).detach()
 
 
 @dataclass(frozen=True)
