@@ -44,50 +44,51 @@ fig2:  ## Figure 2: saliency maps, VGG16
 # ---- class visualization (report section 3) ----
 # Each figure is one multirun (tagged figure=figN), then one PNG composed from the runs in MLflow.
 COMPOSE = $(PYTHON) -m netviz.compose
+FIGURES_DIR ?= figures
 .PHONY: fig5 fig6 fig7 fig8 fig9 fig10 fig11 fig12 fig13 fig14 fig15
 fig5:  ## Figure 5: class visualization, Yorkshire terrier from noise, course defaults
 	$(FIG) -m experiment=fig5
-	$(COMPOSE) fig5 $(ARGS)
+	$(COMPOSE) fig5 $(ARGS) --output $(FIGURES_DIR)/fig5.png
 
 fig6:  ## Figure 6: class visualization, iterations 200/500/1000
 	$(FIG) -m experiment=fig6
-	$(COMPOSE) fig6 $(ARGS)
+	$(COMPOSE) fig6 $(ARGS) --output $(FIGURES_DIR)/fig6.png
 
 fig7:  ## Figure 7: class visualization, learning rate 0.1/10 x iterations 200/1000
 	$(FIG) -m experiment=fig7
-	$(COMPOSE) fig7 $(ARGS)
+	$(COMPOSE) fig7 $(ARGS) --output $(FIGURES_DIR)/fig7.png
 
 fig8:  ## Figure 8: class visualization, L2 weight 1e-2/1e-5 x iterations 200/1000
 	$(FIG) -m experiment=fig8
-	$(COMPOSE) fig8 $(ARGS)
+	$(COMPOSE) fig8 $(ARGS) --output $(FIGURES_DIR)/fig8.png
 
 fig9:  ## Figure 9: class visualization, blur every 2/20 steps, no blur
 	$(FIG) -m experiment=fig9
-	$(COMPOSE) fig9 $(ARGS)
+	$(COMPOSE) fig9 $(ARGS) --output $(FIGURES_DIR)/fig9.png
 
 fig10:  ## Figure 10: class visualization, start from same-class images
 	$(FIG) -m experiment=fig10
-	$(COMPOSE) fig10 $(ARGS)
+	$(COMPOSE) fig10 $(ARGS) --output $(FIGURES_DIR)/fig10.png
 
 fig11:  ## Figure 11: class visualization, hay -> snail
 	$(FIG) -m experiment=fig11
-	$(COMPOSE) fig11 $(ARGS)
+	$(COMPOSE) fig11 $(ARGS) --output $(FIGURES_DIR)/fig11.png
 
 fig12:  ## Figure 12: class visualization, hay -> snail with VGG16
 	$(FIG) -m experiment=fig12
-	$(COMPOSE) fig12 $(ARGS)
+	$(COMPOSE) fig12 $(ARGS) --output $(FIGURES_DIR)/fig12.png
 
 fig13:  ## Figure 13: class visualization, VGG16, learning rates
 	$(FIG) -m experiment=fig13
-	$(COMPOSE) fig13 $(ARGS)
+	$(COMPOSE) fig13 $(ARGS) --output $(FIGURES_DIR)/fig13.png
 
 fig14:  ## Figure 14: class visualization, VGG16, L2 weights
 	$(FIG) -m experiment=fig14
-	$(COMPOSE) fig14 $(ARGS)
+	$(COMPOSE) fig14 $(ARGS) --output $(FIGURES_DIR)/fig14.png
 
 fig15:  ## Figure 15: class visualization, VGG16, blur frequency
 	$(FIG) -m experiment=fig15
-	$(COMPOSE) fig15 $(ARGS)
+	$(COMPOSE) fig15 $(ARGS) --output $(FIGURES_DIR)/fig15.png
 
 
 FIGURES = fig1 fig2 fig5 fig6 fig7 fig8 fig9 fig10 fig11 fig12 fig13 fig14 fig15
