@@ -120,15 +120,12 @@ def execute(cfg: DictConfig, overrides: Sequence[str] | None = None):
 
     Returns the technique's :class:`~netviz.results.Result`.
     """
-    from lightning.pytorch import seed_everything
-
-    from netviz.data import load_images
-    from netviz.models import load_model
-    from netviz.techniques import get_technique
+    from netviz.techniques import TECHNIQUES
     from netviz.tracking import Tracker, default_tracking_uri, flatten, git_commit
 
     hydra_dir, sweep_id, overrides = _hydra_context(overrides)
-    technique = get_technique(cfg.technique)
+    if cfg.technique not in TECHNIQUES:
+        raise NetvizError(f"unknown technique {cfg.technique!r}{did_you_mean(cfg.technique, TECHNIQUES)}")
     uri = cfg.tracking.uri or default_tracking_uri()
     tracker = None
     if cfg.tracking.enabled:
@@ -150,6 +147,14 @@ def execute(cfg: DictConfig, overrides: Sequence[str] | None = None):
             params=flatten({k: v for k, v in resolved.items() if k not in _other_techniques(cfg)}),
         ).start()
     try:
+        # The heavy imports come after the tracker's worker has started, so that they overlap.
+        from lightning.pytorch import seed_everything
+
+        from netviz.data import load_images
+        from netviz.models import load_model
+        from netviz.techniques import get_technique
+
+        technique = get_technique(cfg.technique)
         seed_everything(cfg.seed, verbose=False)
         classifier = load_model(cfg.model.name, cfg.model.weights, cfg.model.score)
         images = load_images(

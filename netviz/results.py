@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+
+from netviz.naming import safe_name
+
+__all__ = ["Result", "per_sample", "safe_name"]
 
 
 @dataclass
@@ -54,7 +57,3 @@ def per_sample(name: str, values: torch.Tensor | list, sample_names: list[str]) 
     values = values.tolist() if isinstance(values, torch.Tensor) else list(values)
     return {f"{name}/{safe_name(sample)}": float(value) for sample, value in zip(sample_names, values)}
 
-
-def safe_name(text: str) -> str:
-    """``text`` with every character MLflow refuses in a metric or artifact name replaced by ``_``."""
-    return re.sub(r"[^A-Za-z0-9_.\- ]", "_", text)

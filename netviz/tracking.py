@@ -1,9 +1,9 @@
 """MLflow tracking: one run per job, with its config, tags, metrics, images and Hydra files.
 
-The store is opened in a background thread as soon as the job starts (importing MLflow and opening
-or migrating a SQLite store takes seconds), so that it overlaps the model's work instead of adding to
-it. Everything a result holds is written at the end in a few batched calls: per-step logging through
-SQLite costs about 10 ms a call.
+Importing MLflow and opening (or migrating) a SQLite store take seconds, so a worker process
+(:mod:`netviz.mlflow_worker`) does them on another core as soon as the job starts, while the job
+imports torch and computes. Everything a result holds is written at the end in a few batched calls:
+per-step logging through SQLite costs about 10 ms a call.
 """
 
 from __future__ import annotations
@@ -12,15 +12,18 @@ import contextlib
 import json
 import os
 import subprocess
+import sys
 import tempfile
-import threading
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
 
 from netviz.errors import NetvizError
-from netviz.results import Result, safe_name
+from netviz.naming import safe_name
+
+if TYPE_CHECKING:
+    from netviz.results import Result
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 MAX_PARAM_LENGTH = 6000
@@ -79,25 +82,13 @@ def git_commit() -> str | None:
     return commit + ("-dirty" if dirty else "")
 
 
-@contextlib.contextmanager
-def _store_lock(uri: str):
-    """Serialize store creation: parallel jobs on a fresh SQLite store race on its schema migration."""
-    path = sqlite_path(uri)
-    if path is None:
-        yield
-        return
-    import fcntl
-
-    with open(f"{path}.lock", "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 class Tracker:
-    """One MLflow run: opened in the background by :meth:`start`, filled by :meth:`log_result`.
+    """One MLflow run, written by a worker process so that MLflow never slows the job down.
+
+    :meth:`start` launches the worker, which imports MLflow, opens the store and creates the run on
+    another core while the job computes; :meth:`log_result` hands it the result's metrics and
+    images; :meth:`finish` ends the run. Used as a context manager, a run left by an exception is
+    marked ``FAILED``, never ``FINISHED``.
 
     Args:
         uri: the tracking URI (``sqlite:///path/mlflow.db``, ``http://host:5000``, ...).
@@ -105,8 +96,6 @@ class Tracker:
         run_name: the run's name (netviz derives it from the job's overrides).
         tags: run tags.
         params: run params (a flat mapping; see :func:`flatten`).
-
-    Use it as a context manager: a run left by an exception is marked ``FAILED``, never ``FINISHED``.
     """
 
     def __init__(
@@ -122,104 +111,126 @@ class Tracker:
         self.run_name = run_name
         self.tags = {k: str(v) for k, v in (tags or {}).items() if v is not None}
         self.params = dict(params or {})
-        self.client = None
         self.run_id: str | None = None
-        self._error: BaseException | None = None
-        self._thread: threading.Thread | None = None
+        self._worker: subprocess.Popen | None = None
+        self._opened = False
+        self._staging: tempfile.TemporaryDirectory | None = None
 
     def start(self) -> "Tracker":
-        """Check the store, then open it and create the run in a background thread."""
+        """Check the store, then open it and create the run in the worker."""
         check_writable(self.uri)
-        self._thread = threading.Thread(target=self._open, name="netviz-mlflow", daemon=True)
-        self._thread.start()
+        database = sqlite_path(self.uri)
+        self._worker = subprocess.Popen(
+            [sys.executable, "-m", "netviz.mlflow_worker"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=PROJECT_ROOT,  # netviz is importable from there, installed or not
+        )
+        self._send(
+            "open",
+            {
+                "uri": self.uri,
+                "experiment": self.experiment,
+                "artifact_location": self._artifact_location(),
+                "run_name": self.run_name,
+                "tags": self.tags,
+                "params": self.params,
+                "database": None if database is None else str(database),
+            },
+        )
         return self
 
-    def _open(self) -> None:
-        try:
-            from mlflow import MlflowClient
+    def _send(self, verb: str, argument) -> None:
+        self._worker.stdin.write(json.dumps({verb: argument}) + "\n")
+        self._worker.stdin.flush()
 
-            with _store_lock(self.uri):
-                client = MlflowClient(self.uri)
-                experiment = client.get_experiment_by_name(self.experiment)
-                if experiment is None:
-                    experiment_id = client.create_experiment(self.experiment, artifact_location=self._artifact_location())
-                else:
-                    experiment_id = experiment.experiment_id
-            run = client.create_run(experiment_id, run_name=self.run_name, tags=self.tags)
-            self.client, self.run_id = client, run.info.run_id
-            from mlflow.entities import Param
-
-            params = [Param(k, v) for k, v in self.params.items()]
-            for i in range(0, len(params), 100):
-                client.log_batch(self.run_id, params=params[i : i + 100])
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the main thread by wait()
-            self._error = exc
+    def _answer(self) -> dict:
+        line = self._worker.stdout.readline()
+        if not line:
+            raise NetvizError(f"the MLflow worker for {self.uri} stopped unexpectedly; run with debug=true for details")
+        answer = json.loads(line)
+        if "error" in answer:
+            raise NetvizError(f"cannot use the tracking store {self.uri}: {answer['error']}")
+        return answer
 
     def _artifact_location(self) -> str | None:
         path = sqlite_path(self.uri)
         if path is None:
             return None
-        return (path.parent / "mlartifacts" / safe_name(self.experiment)).as_uri()
+        return (path.parent.resolve() / "mlartifacts" / safe_name(self.experiment)).as_uri()
 
     def wait(self) -> None:
-        """Block until the run exists; raise a one-line error if the store could not be used."""
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
-        if self._error is not None:
-            error, self._error = self._error, None
-            message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-            raise NetvizError(f"cannot use the tracking store {self.uri}: {message}") from error
+        """Block until the run exists; raise a one-line :class:`NetvizError` if the store cannot be used."""
+        if self._worker is None:
+            raise NetvizError("the tracker was not started; call start() or use it as a context manager")
+        if not self._opened:
+            self._opened = True
+            self.run_id = self._answer()["run_id"]
 
-    def log_result(self, result: Result, files: Mapping[str, Path] | None = None) -> None:
-        """Write a result: metrics, step metrics, per-sample panels, the figure, and extra files.
+    def log_result(self, result: "Result", files: Mapping[str, Path] | None = None) -> None:
+        """Write a result: metrics, step metrics, image series, per-sample panels, the figure, extra files.
 
         Args:
             result: the technique's result.
             files: extra files or folders to store, ``{artifact folder: path}`` (the Hydra config).
         """
-        from mlflow.entities import Metric
         from PIL import Image
 
-        self.wait()
-        import time
-
-        now = int(time.time() * 1000)
-        metrics = [Metric(k, v, now, 0) for k, v in result.metrics().items()]
+        staging = tempfile.TemporaryDirectory(prefix="netviz-")
+        self._staging = staging
+        folder = Path(staging.name)
+        metrics = [[key, value, 0] for key, value in result.metrics().items()]
         for name, points in result.history.items():
             for step, values in points:
                 for sample, value in zip(result.sample_names, values.tolist()):
-                    metrics.append(Metric(f"{name}/{safe_name(sample)}", float(value), now, int(step)))
-        for i in range(0, len(metrics), 1000):
-            self.client.log_batch(self.run_id, metrics=metrics[i : i + 1000])
+                    metrics.append([f"{name}/{safe_name(sample)}", float(value), int(step)])
+        images = []
         for key, series in result.image_series().items():
             for step, image in series:
-                self.client.log_image(self.run_id, image, key=safe_name(key), step=int(step))
-        with tempfile.TemporaryDirectory(prefix="netviz-") as tmp:
-            folder = Path(tmp)
-            (folder / "panels").mkdir()
-            for name, image in result.panels().items():
-                Image.fromarray(image).save(folder / "panels" / f"{name}.png")
-            result.figure().savefig(folder / "figure.png", dpi=120)
-            rows = result.rows()
-            if rows:
-                (folder / "results.json").write_text(json.dumps(rows, indent=1, default=float))
-            self.client.log_artifacts(self.run_id, str(folder))
-        for artifact_path, path in (files or {}).items():
-            if Path(path).is_dir():
-                self.client.log_artifacts(self.run_id, str(path), artifact_path)
-            elif Path(path).is_file():
-                self.client.log_artifact(self.run_id, str(path), artifact_path)
+                path = folder / f"series-{len(images)}.png"
+                Image.fromarray(image).save(path)
+                images.append([safe_name(key), int(step), str(path)])
+        run_files = folder / "run"
+        (run_files / "panels").mkdir(parents=True)
+        for name, image in result.panels().items():
+            Image.fromarray(image).save(run_files / "panels" / f"{name}.png")
+        result.figure().savefig(run_files / "figure.png", dpi=120)
+        rows = result.rows()
+        if rows:
+            (run_files / "results.json").write_text(json.dumps(rows, indent=1, default=float))
+        artifacts = [[str(run_files), None]]
+        artifacts += [[str(path), folder_name] for folder_name, path in (files or {}).items() if Path(path).exists()]
+        self.wait()
+        self._send("log", {"metrics": metrics, "images": images, "artifacts": artifacts})
+        self._answer()
 
     def finish(self, status: str = "FINISHED") -> None:
-        """End the run as ``FINISHED`` or ``FAILED`` (no-op if the store never opened)."""
-        with contextlib.suppress(NetvizError):
-            self.wait()
-        if self.client is not None and self.run_id is not None:
-            self.client.set_terminated(self.run_id, status=status)
+        """End the run as ``FINISHED`` or ``FAILED`` and stop the worker."""
+        if self._worker is None:
+            return
+        try:
+            if self._worker.poll() is None:
+                self._send("finish", status)
+                with contextlib.suppress(NetvizError):
+                    if not self._opened:
+                        self.wait()
+                self._answer()
+        finally:
+            with contextlib.suppress(OSError):
+                self._worker.stdin.close()
+            self._worker.wait(timeout=60)
+            self._worker = None
+            if self._staging is not None:
+                self._staging.cleanup()
+                self._staging = None
 
     def __enter__(self) -> "Tracker":
         return self.start()
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        self.finish("FAILED" if exc_type is not None else "FINISHED")
+        if exc_type is None:
+            self.finish("FINISHED")
+        else:
+            with contextlib.suppress(NetvizError):
+                self.finish("FAILED")
