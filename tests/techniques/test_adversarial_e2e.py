@@ -1,0 +1,116 @@
+"""Adversarial examples end to end: the offline ImageNet model on real photos, the command line, MLflow."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from netviz.data import load_images
+from netviz.models import load_model
+from netviz.techniques.adversarial import make_fooling_images
+from tests.conftest import COURSE_NPZ, ROOT, run_cli
+
+pytestmark = pytest.mark.slow
+CPU = {"accelerator": "cpu", "progress": False}
+
+
+@pytest.fixture(scope="module")
+def model():
+    return load_model("efficientnet_lite0")
+
+
+def quail(size: int):
+    """The course's quail (image 1) when its file is here, else a bundled photo."""
+    if COURSE_NPZ.exists():
+        return load_images("npz", COURSE_NPZ, indices=[1], size=size)
+    return load_images("samples", indices=[1], size=size)
+
+
+def test_naive_fools_the_pretrained_model_toward_named_targets_within_the_cap(model, tmp_path):
+    from PIL import Image
+
+    targets = ["stingray", "mushroom", "bee eater"]
+    result = make_fooling_images(model, quail(224), targets, iterations=100, log_every=1, **CPU)
+    assert result.fooled.all(), result.iterations
+    assert (result.iterations < 100).all() and (result.iterations > 0).all()
+    assert result.predicted.tolist() == [model.class_index(t) for t in targets]
+    assert (result.target_prob_end > result.original_prob_end).all()
+    curve = [float(v[0]) for _, v in result.history["target_score"]]
+    assert curve[-1] > curve[0]  # the first pair's target score rose along the way
+    # The PNG check agrees with classifying files actually written to disk and read back.
+    files = []
+    for i, pixels in enumerate(result.adversarial):
+        path = tmp_path / f"{i}.png"
+        Image.fromarray((pixels.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()).save(path)
+        files.append(np.asarray(Image.open(path).convert("RGB")))
+    reloaded = torch.from_numpy(np.stack(files)).permute(0, 3, 1, 2).float() / 255
+    with torch.no_grad():
+        verdict = model(model.normalize(reloaded)).argmax(1) == result.classes
+    assert torch.equal(result.png_fooled, verdict)
+
+
+def test_eot_images_keep_fooling_under_random_transformations_more_often_than_naive_ones(model):
+    result = make_fooling_images(
+        model, quail(112), ["bee eater", "stingray"], method="eot", iterations=8, eps=16, eot_samples=4, eot_eval_samples=16, **CPU
+    )
+    assert result.eot_success.shape == result.naive_eot_success.shape == (2,)
+    assert (result.linf <= 16 + 1e-3).all()
+    assert result.eot_success.mean() > result.naive_eot_success.mean() + 0.25, (result.eot_success, result.naive_eot_success)
+
+
+@pytest.mark.skipif(not COURSE_NPZ.exists(), reason="the course's imagenet_val_25.npz is not here")
+def test_fig3_config_runs_tracked_and_the_transfer_table_reads_it_back(tmp_path, tracking_uri):
+    from mlflow import MlflowClient
+
+    figure = tmp_path / "fig3.png"
+    done = run_cli(
+        "experiment=fig3", "model=efficientnet_lite0", f"data.path={COURSE_NPZ}", f"figure={figure}",
+        f"tracking.uri={tracking_uri}", "trainer.progress=false", "hydra.run.dir=" + str(tmp_path / "out"),
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert figure.is_file()
+    client = MlflowClient(tracking_uri)
+    (run,) = client.search_runs([client.get_experiment_by_name("adversarial").experiment_id])
+    assert run.info.status == "FINISHED" and run.data.tags["figure"] == "fig3"
+    metrics = run.data.metrics
+    assert metrics["pairs"] == 3 and metrics["fooled_rate"] == 1.0
+    for name in ("iterations_to_fool", "target_score_max", "perturbation_linf_255", "png_fooled", "original_prob_end"):
+        assert f"{name}/npz_1 to stingray" in metrics
+    assert len(client.get_metric_history(run.info.run_id, "target_score/npz_1 to stingray")) >= 2
+    table = subprocess.run(
+        [sys.executable, "-m", "netviz.transfer", "--tracking-uri", tracking_uri], cwd=ROOT, capture_output=True, text=True
+    )
+    assert table.returncode == 0, table.stderr
+    assert "efficientnet_lite0 naive" in table.stdout and "100%/100%" in table.stdout
+
+
+BAD_INPUT = {
+    "target=[stingray,not_a_class]": "unknown class 'not_a_class'",
+    "target=[]": "needs target=",
+    "adversarial.eps=0": "adversarial.eps=0 must be > 0",
+    "adversarial.ensemble=[resnet18]": "cannot load model 'resnet18'",  # no weights offline
+}
+
+
+def test_bad_input_is_one_line_exit_2_and_a_failed_run(tmp_path):
+    """Each bad option in its own ``python run.py`` (run side by side: most of their time is start-up)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from mlflow import MlflowClient
+
+    args = ["technique=adversarial", "model=efficientnet_lite0", "data.indices=[0]", "target=goldfish", "iterations=2"]
+    uris = {override: f"sqlite:///{tmp_path / str(i)}.db" for i, override in enumerate(BAD_INPUT)}
+    with ThreadPoolExecutor(len(BAD_INPUT)) as pool:
+        done = dict(zip(BAD_INPUT, pool.map(
+            lambda o: run_cli(*args, o, f"tracking.uri={uris[o]}", f"hydra.run.dir={tmp_path / 'out'}"), BAD_INPUT
+        )))
+    for override, message in BAD_INPUT.items():
+        result = done[override]
+        last = result.stderr.strip().splitlines()[-1]
+        assert result.returncode == 2, (override, result.stderr[-2000:])
+        assert last.startswith("netviz: error:") and message in last and "Traceback" not in result.stderr, override
+        client = MlflowClient(uris[override])
+        runs = client.search_runs([client.get_experiment_by_name("adversarial").experiment_id])
+        assert [r.info.status for r in runs] == ["FAILED"], override
