@@ -27,7 +27,7 @@ bench:  ## framework against plain PyTorch, as ratios measured in one run
 	$(PYTHON) -m benchmarks
 
 ui:  ## browse runs: the MLflow UI on http://127.0.0.1:5000
-	$(PYTHON) -m mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --host 127.0.0.1 --port 5000
+	$(PYTHON) -m mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --host 127.0.0.1 --port 5000 --workers 1
 
 clean:  ## remove run products (keeps mlflow.db: use `rm mlflow.db` to drop all runs)
 	rm -rf outputs multirun figures .pytest_cache
@@ -44,50 +44,51 @@ fig2:  ## Figure 2: saliency maps, VGG16
 # ---- class visualization (report section 3) ----
 # Each figure is one multirun (tagged figure=figN), then one PNG composed from the runs in MLflow.
 COMPOSE = $(PYTHON) -m netviz.compose
+FIG_SWEEP = $(PYTHON) run.py -m data.path=$(NPZ) $(ARGS)
 FIGURES_DIR ?= figures
 .PHONY: fig5 fig6 fig7 fig8 fig9 fig10 fig11 fig12 fig13 fig14 fig15
 fig5:  ## Figure 5: class visualization, Yorkshire terrier from noise, course defaults
-	$(FIG) -m experiment=fig5
+	$(FIG_SWEEP) experiment=fig5
 	$(COMPOSE) fig5 $(ARGS) --output $(FIGURES_DIR)/fig5.png
 
 fig6:  ## Figure 6: class visualization, iterations 200/500/1000
-	$(FIG) -m experiment=fig6
+	$(FIG_SWEEP) experiment=fig6
 	$(COMPOSE) fig6 $(ARGS) --output $(FIGURES_DIR)/fig6.png
 
 fig7:  ## Figure 7: class visualization, learning rate 0.1/10 x iterations 200/1000
-	$(FIG) -m experiment=fig7
+	$(FIG_SWEEP) experiment=fig7
 	$(COMPOSE) fig7 $(ARGS) --output $(FIGURES_DIR)/fig7.png
 
 fig8:  ## Figure 8: class visualization, L2 weight 1e-2/1e-5 x iterations 200/1000
-	$(FIG) -m experiment=fig8
+	$(FIG_SWEEP) experiment=fig8
 	$(COMPOSE) fig8 $(ARGS) --output $(FIGURES_DIR)/fig8.png
 
 fig9:  ## Figure 9: class visualization, blur every 2/20 steps, no blur
-	$(FIG) -m experiment=fig9
+	$(FIG_SWEEP) experiment=fig9
 	$(COMPOSE) fig9 $(ARGS) --output $(FIGURES_DIR)/fig9.png
 
 fig10:  ## Figure 10: class visualization, start from same-class images
-	$(FIG) -m experiment=fig10
+	$(FIG_SWEEP) experiment=fig10
 	$(COMPOSE) fig10 $(ARGS) --output $(FIGURES_DIR)/fig10.png
 
 fig11:  ## Figure 11: class visualization, hay -> snail
-	$(FIG) -m experiment=fig11
+	$(FIG_SWEEP) experiment=fig11
 	$(COMPOSE) fig11 $(ARGS) --output $(FIGURES_DIR)/fig11.png
 
 fig12:  ## Figure 12: class visualization, hay -> snail with VGG16
-	$(FIG) -m experiment=fig12
+	$(FIG_SWEEP) experiment=fig12
 	$(COMPOSE) fig12 $(ARGS) --output $(FIGURES_DIR)/fig12.png
 
 fig13:  ## Figure 13: class visualization, VGG16, learning rates
-	$(FIG) -m experiment=fig13
+	$(FIG_SWEEP) experiment=fig13
 	$(COMPOSE) fig13 $(ARGS) --output $(FIGURES_DIR)/fig13.png
 
 fig14:  ## Figure 14: class visualization, VGG16, L2 weights
-	$(FIG) -m experiment=fig14
+	$(FIG_SWEEP) experiment=fig14
 	$(COMPOSE) fig14 $(ARGS) --output $(FIGURES_DIR)/fig14.png
 
 fig15:  ## Figure 15: class visualization, VGG16, blur frequency
-	$(FIG) -m experiment=fig15
+	$(FIG_SWEEP) experiment=fig15
 	$(COMPOSE) fig15 $(ARGS) --output $(FIGURES_DIR)/fig15.png
 
 

@@ -63,9 +63,12 @@ def compose_figure(figure: str, uri: str | None = None, output: str | Path | Non
         The path written.
     """
     from netviz.figures import grid_figure, save_figure
-    from netviz.tracking import default_tracking_uri
+    from netviz.tracking import default_tracking_uri, sqlite_path
 
     uri = uri or default_tracking_uri()
+    store = sqlite_path(uri)
+    if store is not None and not store.is_file():
+        raise NetvizError(f"no tracking store at {store}; run `make {figure}` first or give tracking.uri=<the runs' store>")
     runs = latest_sweep(find_runs(uri, {"figure": figure}))
     if not runs:
         raise NetvizError(f"no finished runs tagged figure={figure} in {uri}; run `make {figure}` first")
