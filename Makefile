@@ -40,6 +40,15 @@ fig2:  ## Figure 2: saliency maps, VGG16
 	$(FIG) experiment=fig2
 
 # ---- adversarial examples (report section 2) ----
+.PHONY: fig3 fig4 transfer-table
+fig3:  ## Figure 3: the quail fooled into stingray, mushroom, bee eater (naive method, SqueezeNet 1.1)
+	$(FIG) experiment=fig3
+
+fig4:  ## Figure 4: the Border terrier fooled into golden retriever, French bulldog, desk
+	$(FIG) experiment=fig4
+
+transfer-table:  ## source x evaluated-model table of fooling rates from the adversarial runs in MLflow
+	$(PYTHON) -m netviz.transfer --tracking-uri sqlite:///$(CURDIR)/mlflow.db
 
 # ---- class visualization (report section 3) ----
 # Each figure is one multirun (tagged figure=figN), then one PNG composed from the runs in MLflow.
@@ -92,5 +101,5 @@ fig15:  ## Figure 15: class visualization, VGG16, blur frequency
 	$(COMPOSE) fig15 $(ARGS) --output $(FIGURES_DIR)/fig15.png
 
 
-FIGURES = fig1 fig2 fig5 fig6 fig7 fig8 fig9 fig10 fig11 fig12 fig13 fig14 fig15
+FIGURES = fig1 fig2 fig3 fig4 fig5 fig6 fig7 fig8 fig9 fig10 fig11 fig12 fig13 fig14 fig15
 figures: $(FIGURES)  ## every figure of the report, into figures/
