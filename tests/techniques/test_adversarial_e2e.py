@@ -114,3 +114,22 @@ def test_bad_input_is_one_line_exit_2_and_a_failed_run(tmp_path):
         client = MlflowClient(uris[override])
         runs = client.search_runs([client.get_experiment_by_name("adversarial").experiment_id])
         assert [r.info.status for r in runs] == ["FAILED"], override
+
+
+def test_config_options_reach_the_attack_ensemble_transfer_untargeted_eot():
+    """Every section of conf/technique/adversarial.yaml arrives (random networks: no weights needed)."""
+    import netviz
+
+    result = netviz.run([
+        "technique=adversarial", "model=efficientnet_lite0", "model.weights=null", "data.indices=[0]",
+        "adversarial.method=eot", "adversarial.targeted=false", "adversarial.eps=4", "iterations=1",
+        "adversarial.eot.samples=1", "adversarial.eot.eval_samples=2", "adversarial.eot.noise=0",
+        "adversarial.ensemble=[squeezenet1_1]", "adversarial.eval_models=[mobilenet_v3_small]",
+        "tracking=none", "trainer.progress=false", "trainer.accelerator=cpu",
+    ])
+    assert result.model == "efficientnet_lite0+squeezenet1_1" and result.method == "eot" and not result.targeted
+    assert set(result.transfer) == {"efficientnet_lite0", "squeezenet1_1", "mobilenet_v3_small"}
+    assert result.sample_names[0].startswith("astronaut from ")
+    assert result.eot_success.shape == result.naive_eot_success.shape == (1,)
+    assert result.linf.item() <= 4 + 1e-3
+    assert "transfer/mobilenet_v3_small/untargeted_rate" in result.metrics()
