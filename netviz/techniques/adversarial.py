@@ -465,9 +465,9 @@ def make_fooling_images(
         >>> import netviz
         >>> model = netviz.load_model("efficientnet_lite0")
         >>> images = netviz.load_images("samples", size=model.input_size, indices=[1])
-        >>> result = netviz.make_fooling_images(model, images, ["goldfish", 1])
-        >>> result.fooled.tolist()
-        [True, True]
+        >>> result = netviz.make_fooling_images(model, images, ["goldfish", 6])  # 6: stingray
+        >>> result.sample_names, result.fooled.tolist()
+        (['chelsea to goldfish', 'chelsea to stingray'], [True, True])
     """
     check_attack(method, iterations, lr, eps, step_size)
     classes = resolve_targets(classifier, targets, targeted)
