@@ -171,14 +171,15 @@ def execute(cfg: DictConfig, overrides: Sequence[str] | None = None):
             "progress": cfg.trainer.progress,
         }
         result = technique(classifier, images, cfg, trainer)
+        figure = None
         if cfg.figure:
             from netviz.figures import save_figure
 
-            path = save_figure(result.figure(), cfg.figure)
-            log.info("figure written to %s", path)
+            figure = save_figure(result.figure(), cfg.figure)
+            log.info("figure written to %s", figure)
         if tracker is not None:
             files = {"hydra": hydra_dir} if hydra_dir is not None else {}
-            tracker.log_result(result, files)
+            tracker.log_result(result, files, figure=figure)
             tracker.finish("FINISHED")
             log.info("logged run %s to %s", tracker.run_id, uri)
         return result

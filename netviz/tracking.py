@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -168,12 +169,15 @@ class Tracker:
             self._opened = True
             self.run_id = self._answer()["run_id"]
 
-    def log_result(self, result: "Result", files: Mapping[str, Path] | None = None) -> None:
+    def log_result(
+        self, result: "Result", files: Mapping[str, Path] | None = None, figure: Path | None = None
+    ) -> None:
         """Write a result: metrics, step metrics, image series, per-sample panels, the figure, extra files.
 
         Args:
             result: the technique's result.
             files: extra files or folders to store, ``{artifact folder: path}`` (the Hydra config).
+            figure: the result's figure already saved as a PNG (else it is drawn here).
         """
         from PIL import Image
 
@@ -195,7 +199,10 @@ class Tracker:
         (run_files / "panels").mkdir(parents=True)
         for name, image in result.panels().items():
             Image.fromarray(image).save(run_files / "panels" / f"{name}.png")
-        result.figure().savefig(run_files / "figure.png", dpi=120)
+        if figure is not None:
+            shutil.copyfile(figure, run_files / "figure.png")
+        else:
+            result.figure().savefig(run_files / "figure.png", dpi=120)
         rows = result.rows()
         if rows:
             (run_files / "results.json").write_text(json.dumps(rows, indent=1, default=float))
@@ -217,9 +224,10 @@ class Tracker:
                         self.wait()
                 self._answer()
         finally:
+            # The run is complete once the worker has answered; its interpreter's shutdown (about
+            # half a second of MLflow teardown) is not waited for.
             with contextlib.suppress(OSError):
                 self._worker.stdin.close()
-            self._worker.wait(timeout=60)
             self._worker = None
             if self._staging is not None:
                 self._staging.cleanup()

@@ -132,8 +132,10 @@ class InputOptimizer(L.LightningModule):
         (grad,) = torch.autograd.grad(objective.sum(), x)
         with torch.no_grad():
             moved = self.update(x.detach(), grad, step)
-            keep = self.active.view(-1, *([1] * (moved.dim() - 1)))
-            self.x = torch.where(keep, moved, self.x)
+            if done is None:  # no stopping rule: every sample moves (and no extra pass over the images)
+                self.x = moved
+            else:
+                self.x = torch.where(self.active.view(-1, *([1] * (moved.dim() - 1))), moved, self.x)
             self.steps_taken += self.active
         if step % self.log_every == 0 or step == self.iterations - 1:
             for name, value in self.step_metrics(self._last_logits, objective.detach()).items():
