@@ -65,13 +65,20 @@ def grid_figure(
                 continue
             ax.imshow(cells[r][c])
             if titles is not None and titles[r][c]:
-                ax.set_title(titles[r][c], fontsize=8)
+                ax.set_title(wrap(titles[r][c], width=int(cell_inches * 14)), fontsize=8)
         if row_labels is not None:
             axes[r][0].set_ylabel(row_labels[r], fontsize=9)
     if suptitle:
         figure.suptitle(suptitle, fontsize=10)
     figure.tight_layout()
     return figure
+
+
+def wrap(title: str, width: int) -> str:
+    """``title`` with each of its lines wrapped at ``width`` characters (at ``, `` or spaces)."""
+    import textwrap
+
+    return "\n".join(textwrap.fill(line, width=width) or line for line in title.splitlines())
 
 
 def save_figure(figure, path: str | Path, dpi: int = 120) -> Path:

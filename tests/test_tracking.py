@@ -85,3 +85,13 @@ def test_a_store_that_cannot_open_is_one_error(tmp_path):
 def test_flatten_nests_with_dots():
     assert flatten({"a": {"b": 1, "c": {"d": [1, 2]}}, "e": None}) == {"a.b": "1", "a.c.d": "[1, 2]", "e": "None"}
 
+
+
+def test_parallel_jobs_on_a_fresh_store_do_not_race_on_its_creation(tracking_uri):
+    trackers = [Tracker(tracking_uri, experiment="parallel", run_name=f"job{i}").start() for i in range(3)]
+    for tracker in trackers:  # all three workers open the new store at the same time
+        tracker.finish("FINISHED")
+    client = MlflowClient(tracking_uri)
+    runs = client.search_runs([client.get_experiment_by_name("parallel").experiment_id])
+    assert sorted(r.info.run_name for r in runs) == ["job0", "job1", "job2"]
+    assert {r.info.status for r in runs} == {"FINISHED"}
