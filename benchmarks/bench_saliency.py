@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.common import interleaved, report
+from benchmarks.common import interleaved, per_step_rows, report
 from netviz.models import load_model
 from netviz.techniques.base import InputOptimizer, optimize
 
@@ -43,29 +43,17 @@ def plain_loop(model, pixels, targets, steps):
 
 
 def loop_step_ratios() -> list[tuple[str, float, float, str]]:
-    """Per-step cost as the slope between a short and a long loop (start-up apart), and the start-up."""
     torch.manual_seed(0)
     model = load_model("squeezenet1_1", weights=None)
     pixels, targets = torch.rand(1, 3, 224, 224), torch.tensor([187])
-
-    def netviz_loop(steps):
-        return lambda: optimize(NormalizedAscent(model, pixels, targets, iterations=steps), accelerator="cpu", progress=False)
-
-    times = interleaved(
-        {
-            "netviz short": netviz_loop(SHORT),
-            "netviz long": netviz_loop(LONG),
-            "plain short": lambda: plain_loop(model, pixels, targets, SHORT),
-            "plain long": lambda: plain_loop(model, pixels, targets, LONG),
-        },
+    return per_step_rows(
+        "normalized ascent, squeezenet1_1 224px",
+        lambda steps: optimize(NormalizedAscent(model, pixels, targets, iterations=steps), accelerator="cpu", progress=False),
+        lambda steps: plain_loop(model, pixels, targets, steps),
+        SHORT,
+        LONG,
         rounds=5,
     )
-    per_step = {k: (times[f"{k} long"] - times[f"{k} short"]) / (LONG - SHORT) for k in ("netviz", "plain")}
-    fixed = {k: times[f"{k} short"] - SHORT * per_step[k] for k in ("netviz", "plain")}
-    return [
-        ("time per step, squeezenet1_1 224px (slope, start-up apart)", per_step["netviz"], per_step["plain"], "<= 1.05"),
-        ("fixed cost of one loop (Lightning Trainer start)", fixed["netviz"], max(fixed["plain"], 1e-4), "information"),
-    ]
 
 
 def job_wall_ratios() -> list[tuple[str, float, float, str]]:

@@ -35,6 +35,37 @@ def interleaved(candidates: dict[str, Callable[[], object]], rounds: int = 5) ->
 def report(title: str, rows: list[tuple[str, float, float, str]]) -> None:
     """Print rows of ``(what, framework seconds, reference seconds, target)`` with their ratio."""
     print(f"\n== {title}")
-    print(f"{'measure':58s} {'netviz':>10s} {'reference':>10s} {'ratio':>7s}  target")
+    print(f"{'measure':74s} {'netviz':>10s} {'reference':>10s} {'ratio':>7s}  target")
     for what, ours, reference, target in rows:
-        print(f"{what:58s} {ours * 1e3:8.1f}ms {reference * 1e3:8.1f}ms {ours / reference:7.3f}  {target}")
+        print(f"{what:74s} {ours * 1e3:8.1f}ms {reference * 1e3:8.1f}ms {ours / reference:7.3f}  {target}")
+
+
+def per_step_rows(
+    title: str,
+    netviz: Callable[[int], object],
+    plain: Callable[[int], object],
+    short: int,
+    long: int,
+    rounds: int = 3,
+) -> list[tuple[str, float, float, str]]:
+    """Report rows for a loop's time per step and its fixed cost, netviz against plain PyTorch.
+
+    ``netviz(steps)`` and ``plain(steps)`` each run a whole loop of ``steps`` updates. The time per
+    step is the slope between a ``short`` and a ``long`` loop, so that the fixed cost of starting a
+    loop (the Lightning Trainer's setup) is measured apart from the steps.
+    """
+    times = interleaved(
+        {
+            f"netviz {short}": lambda: netviz(short),
+            f"netviz {long}": lambda: netviz(long),
+            f"plain {short}": lambda: plain(short),
+            f"plain {long}": lambda: plain(long),
+        },
+        rounds=rounds,
+    )
+    step = {k: (times[f"{k} {long}"] - times[f"{k} {short}"]) / (long - short) for k in ("netviz", "plain")}
+    fixed = {k: times[f"{k} {short}"] - short * step[k] for k in ("netviz", "plain")}
+    return [
+        (f"time per step: {title} (slope {short}..{long} steps)", step["netviz"], step["plain"], "<= 1.05"),
+        ("fixed cost of one loop (Lightning Trainer start)", fixed["netviz"], max(fixed["plain"], 1e-4), "information"),
+    ]
