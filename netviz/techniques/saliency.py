@@ -9,6 +9,7 @@ the score most.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -165,4 +166,6 @@ def saliency_maps(classifier: Classifier, images: ImageSet, **trainer) -> Salien
 
 def run_from_config(classifier: Classifier, images: ImageSet, cfg, trainer: dict) -> SaliencyResult:
     """``technique=saliency``: maps for the true and predicted classes (``target`` is not used)."""
+    if cfg.target is not None:
+        logging.getLogger("netviz").warning("technique=saliency maps the true and the predicted class; target= is ignored")
     return saliency_maps(classifier, images, **trainer)
