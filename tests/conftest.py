@@ -90,3 +90,21 @@ def run_cli(*args: str, cwd: Path = ROOT, timeout: int = 600):
     return subprocess.run(
         [sys.executable, str(ROOT / "run.py"), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
     )
+
+
+def one_line_error(done) -> str:
+    """Check that a finished ``run_cli`` failed as bad input should: exit 2, one ``netviz: error:`` line,
+    no traceback. Returns that line."""
+    assert done.returncode == 2, (done.returncode, done.stderr[-2000:])
+    lines = [line for line in done.stderr.splitlines() if line.startswith("netviz: error:")]
+    assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    return lines[0]
+
+
+def runs_of(uri: str, experiment: str):
+    """``(client, runs)`` of an experiment in the store at ``uri`` (no runs if it does not exist)."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(uri)
+    found = client.get_experiment_by_name(experiment)
+    return client, ([] if found is None else client.search_runs([found.experiment_id]))

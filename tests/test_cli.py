@@ -3,17 +3,9 @@
 import json
 
 import pytest
-from mlflow import MlflowClient
-
-from tests.conftest import run_cli
+from tests.conftest import one_line_error, run_cli, runs_of
 
 pytestmark = pytest.mark.slow
-
-
-def runs_of(uri, experiment="saliency"):
-    client = MlflowClient(uri)
-    found = client.get_experiment_by_name(experiment)
-    return client, ([] if found is None else client.search_runs([found.experiment_id]))
 
 
 def test_saliency_job_on_real_photos_with_the_offline_model(tracking_uri, tmp_path):
@@ -21,7 +13,7 @@ def test_saliency_job_on_real_photos_with_the_offline_model(tracking_uri, tmp_pa
     done = run_cli("model=efficientnet_lite0", f"tracking.uri={tracking_uri}", f"figure={figure}", "trainer.accelerator=cpu")
     assert done.returncode == 0, done.stderr
     assert figure.stat().st_size > 10_000
-    client, runs = runs_of(tracking_uri)
+    client, runs = runs_of(tracking_uri, "saliency")
     assert len(runs) == 1 and runs[0].info.status == "FINISHED"
     rows = json.loads(open(client.download_artifacts(runs[0].info.run_id, "results.json")).read())
     predicted = {row["image"]: row["predicted"] for row in rows}
@@ -45,14 +37,6 @@ def test_saliency_concentrates_on_the_object():
         assert center.mean() > 1.2 * border_mean, name
 
 
-def one_line_error(done):
-    assert done.returncode == 2, (done.returncode, done.stderr)
-    lines = [line for line in done.stderr.splitlines() if line.startswith("netviz: error:")]
-    assert len(lines) == 1, done.stderr
-    assert "Traceback" not in done.stderr
-    return lines[0]
-
-
 @pytest.mark.parametrize(
     "args, fragment",
     [
@@ -69,7 +53,7 @@ def test_bad_command_lines_fail_fast_with_one_line(args, fragment):
 def test_bad_input_found_mid_job_marks_the_run_failed(tracking_uri, tmp_path):
     done = run_cli("model=efficientnet_lite0", "data=npz", f"data.path={tmp_path / 'missing.npz'}", f"tracking.uri={tracking_uri}")
     assert "does not exist" in one_line_error(done)
-    _, runs = runs_of(tracking_uri)
+    _, runs = runs_of(tracking_uri, "saliency")
     assert [r.info.status for r in runs] == ["FAILED"]
 
 
@@ -87,7 +71,7 @@ def test_missing_pretrained_weights_say_which_file_to_put_where(tracking_uri, tm
     )
     line = one_line_error(done)
     assert "squeezenet1_1-b8a52dc0.pth" in line and str(tmp_path / "torch") in line
-    _, runs = runs_of(tracking_uri)
+    _, runs = runs_of(tracking_uri, "saliency")
     assert [r.info.status for r in runs] == ["FAILED"]
 
 

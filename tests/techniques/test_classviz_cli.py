@@ -8,18 +8,15 @@ from __future__ import annotations
 import subprocess
 
 import pytest
-from mlflow import MlflowClient
 
-from tests.conftest import COURSE_NPZ, ROOT, run_cli
+from tests.conftest import COURSE_NPZ, ROOT, one_line_error, run_cli, runs_of
 
 pytestmark = pytest.mark.slow
 FAST = ("model=efficientnet_lite0", "trainer.accelerator=cpu", "trainer.progress=false")
 
 
 def classviz_runs(uri: str):
-    client = MlflowClient(uri)
-    experiment = client.get_experiment_by_name("classviz")
-    return client, ([] if experiment is None else client.search_runs([experiment.experiment_id]))
+    return runs_of(uri, "classviz")
 
 
 def test_headline_sweep_runs_nine_jobs_with_distinct_lr_and_l2(tracking_uri, tmp_path):
@@ -63,13 +60,6 @@ def test_make_fig9_runs_the_sweep_and_composes_it_from_mlflow(tracking_uri, tmp_
     sweep = latest_sweep(find_runs(tracking_uri, {"figure": "fig9"}))
     assert len(sweep) == 3 and varied_params(sweep) == ["classviz.blur_every"]
     assert compose_figure("fig9", tracking_uri, tmp_path / "again.png").stat().st_size > 20_000
-
-
-def one_line_error(done) -> str:
-    assert done.returncode == 2, (done.returncode, done.stderr[-2000:])
-    lines = [line for line in done.stderr.splitlines() if line.startswith("netviz: error:")]
-    assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr[-2000:]
-    return lines[0]
 
 
 @pytest.mark.parametrize(
