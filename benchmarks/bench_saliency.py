@@ -14,7 +14,7 @@ import torch
 
 from benchmarks.common import interleaved, per_step_rows, report
 from netviz.models import load_model
-from netviz.techniques.base import InputOptimizer, optimize
+from netviz.techniques.base import InputOptimizer, optimize, unit_gradient
 
 ROOT = Path(__file__).resolve().parent.parent
 SHORT, LONG = 5, 25
@@ -27,8 +27,7 @@ class NormalizedAscent(InputOptimizer):
         return scores.gather(1, self.targets[:, None]).squeeze(1)
 
     def update(self, x, grad, step):
-        norms = grad.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, 1, 1, 1)
-        return x + grad / norms
+        return x + unit_gradient(grad)
 
 
 def plain_loop(model, pixels, targets, steps):

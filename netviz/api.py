@@ -18,11 +18,21 @@ def compose(overrides: Sequence[str] = ()) -> DictConfig:
     from netviz.cli import check_overrides
     from netviz.config import register_configs
 
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    from netviz.cli import explain_composition_error
+
     register_configs(check_overrides(list(overrides)))
     if GlobalHydra.instance().is_initialized():
         GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return hydra_compose(config_name="config", overrides=list(overrides))
+    try:
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+            return hydra_compose(config_name="config", overrides=list(overrides))
+    except (HydraException, OmegaConfBaseException) as error:
+        raise explain_composition_error(error, overrides) from None
+    finally:
+        GlobalHydra.instance().clear()
 
 
 def run(overrides: Sequence[str] = ()):

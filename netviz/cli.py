@@ -40,8 +40,61 @@ def check_command_line(argv: Sequence[str]) -> None:
         sys.exit(0)
     try:
         register_configs(check_overrides(argv))
+        compose_every_value(argv)
     except NetvizError as error:
         fail(str(error))
+
+
+def compose_every_value(argv: Sequence[str]) -> None:
+    """Compose the job's config once for every value a sweep takes, so that an unknown key or a value
+    of the wrong type is one line now rather than Hydra's multi-line report later."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from netviz.api import compose
+
+    overrides = [a for a in argv if not a.startswith("-") and "=" in a]
+    if not overrides:
+        return
+    parsed = OverridesParser.create().parse_overrides(overrides)
+    firsts = [f"{o.get_key_element()}={_values(o)[0]}" if o.is_sweep_override() else text for o, text in zip(parsed, overrides)]
+    compose(firsts)
+    for i, override in enumerate(parsed):
+        if override.is_sweep_override():
+            for value in _values(override)[1:]:
+                compose([*firsts[:i], f"{override.get_key_element()}={value}", *firsts[i + 1 :]])
+
+
+def explain_composition_error(error: Exception, overrides: Sequence[str] = ()) -> NetvizError:
+    """One line for Hydra's or OmegaConf's report on a bad override (an unknown key, a wrong type);
+    an unknown key is matched against the options of the config ``overrides``' groups compose."""
+    import re
+
+    text = str(error).strip()
+    cause = str(error.__cause__ or "").strip().splitlines()
+    unknown = re.match(r"Could not override '([^']+)'", text)
+    if unknown:
+        from netviz.api import compose
+
+        key = unknown.group(1)
+        groups = [o for o in overrides if o.split("=", 1)[0].lstrip("+") in GROUPS and "," not in o]
+        known = _flat_keys(OmegaConf.to_container(compose(groups), resolve=False))
+        return NetvizError(
+            f"unknown option {key!r}{did_you_mean(key, known)}; `python run.py --cfg job` shows every option "
+            f"(prefix with + to add a new key: +{key}=...)"
+        )
+    merging = re.match(r"Error merging override (.+)", text)
+    if merging and cause:
+        return NetvizError(f"{merging.group(1)}: {cause[0]}")
+    return NetvizError(" ".join([text.splitlines()[0] if text else type(error).__name__, *cause[:1]]))
+
+
+def _flat_keys(config, prefix: str = "") -> list[str]:
+    keys = []
+    for key, value in (config or {}).items():
+        keys.append(f"{prefix}{key}")
+        if isinstance(value, dict):
+            keys.extend(_flat_keys(value, f"{prefix}{key}."))
+    return keys
 
 
 def check_overrides(argv: Sequence[str]) -> list[str]:

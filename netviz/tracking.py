@@ -43,6 +43,15 @@ def sqlite_path(uri: str) -> Path | None:
     return Path(unquote(urlparse(uri).path[1:] if uri.startswith(prefix + "/") else uri[len(prefix) :]))
 
 
+def absolute_uri(uri: str) -> str:
+    """``uri`` with a relative SQLite path made absolute against the current folder (the worker process
+    runs elsewhere, and the artifacts go beside the database)."""
+    path = sqlite_path(uri)
+    if path is None or path.is_absolute():
+        return uri
+    return f"sqlite:///{path.resolve()}"
+
+
 def check_writable(uri: str) -> None:
     """Fail fast, before any work, if a SQLite store cannot be created or written."""
     path = sqlite_path(uri)
@@ -107,7 +116,7 @@ class Tracker:
         tags: Mapping[str, str] | None = None,
         params: Mapping[str, str] | None = None,
     ) -> None:
-        self.uri = uri
+        self.uri = absolute_uri(uri)
         self.experiment = experiment
         self.run_name = run_name
         self.tags = {k: str(v) for k, v in (tags or {}).items() if v is not None}

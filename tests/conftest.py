@@ -13,6 +13,10 @@ from torch import nn
 
 from netviz.models import Classifier
 
+# No test downloads anything: missing pretrained weights fail at once, in this process and in the
+# `python run.py` subprocesses that inherit the environment.
+os.environ["NETVIZ_OFFLINE"] = "1"
+
 ROOT = Path(__file__).resolve().parent.parent
 COURSE_NPZ = ROOT.parent / "shared" / "data" / "imagenet_val_25.npz"
 

@@ -43,6 +43,7 @@ def test_saliency_concentrates_on_the_object():
         (["model=vgg61"], "did you mean"),
         (["technique=saliencey"], "unknown technique"),
         (["lr=fast"], "lr=fast is not a number"),
+        (["-m", "seed=1,2", "iteration=5"], "unknown option 'iteration'"),
         (["tracking.uri=sqlite:////no/such/folder/mlflow.db"], "does not exist"),
     ],
 )

@@ -51,8 +51,16 @@ def test_hyperparameters_arrive_typed():
         ("lr=abc", "lr=abc is not a number"),
         ("iterations=2.5", "is not an integer"),
         ("lr=1,x", "lr=x is not a number"),
+        ("iteration=5", "unknown option 'iteration' \\(did you mean 'iterations'"),
+        ("trainer.log_every=abc", "trainer.log_every=abc: Value 'abc' .* converted to Integer"),
+        ("data.indices=[a]", "data.indices=\\[a\\]: Value 'a'"),
     ],
 )
 def test_bad_choices_and_values_are_one_clear_error(override, fragment):
     with pytest.raises(NetvizError, match=fragment):
         compose([override])
+
+
+def test_an_unknown_technique_option_is_matched_against_that_technique():
+    with pytest.raises(NetvizError, match="did you mean 'classviz.blur_every'"):
+        compose(["technique=classviz", "classviz.blur_evry=3"])

@@ -95,3 +95,12 @@ def test_parallel_jobs_on_a_fresh_store_do_not_race_on_its_creation(tracking_uri
     runs = client.search_runs([client.get_experiment_by_name("parallel").experiment_id])
     assert sorted(r.info.run_name for r in runs) == ["job0", "job1", "job2"]
     assert {r.info.status for r in runs} == {"FINISHED"}
+
+
+def test_a_relative_store_path_keeps_database_and_artifacts_together(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with Tracker("sqlite:///runs.db", experiment="relative", run_name="r") as tracker:
+        assert tracker.uri == f"sqlite:///{tmp_path / 'runs.db'}"
+    assert (tmp_path / "runs.db").is_file()
+    _, run = only_run(f"sqlite:///{tmp_path / 'runs.db'}", "relative")
+    assert run.info.artifact_uri.startswith((tmp_path / "mlartifacts").as_uri())

@@ -35,7 +35,7 @@ from netviz.errors import NetvizError
 from netviz.figures import grid_figure, side_by_side, to_uint8
 from netviz.models import Classifier
 from netviz.results import Result, per_sample
-from netviz.techniques.base import InputOptimizer, optimize
+from netviz.techniques.base import InputOptimizer, optimize, unit_gradient
 
 METHODS = ("naive", "fgsm", "pgd", "eot")
 MAGNIFY = 10  # the report's magnified difference
@@ -117,8 +117,8 @@ class AdversarialAttack(InputOptimizer):
             "target_prob": logits.float().softmax(1).gather(1, index).squeeze(1),
         }
 
-    def on_fit_end(self) -> None:
-        super().on_fit_end()
+    def on_train_end(self) -> None:
+        super().on_train_end()
         self.final_scores = self._scores.detach()  # from the base's final evaluation of the inputs
         with torch.no_grad():
             self.record(self.iterations, self.final_logits, self.final_scores)
@@ -153,8 +153,7 @@ class NaiveAttack(AdversarialAttack):
         return score if self.targeted else -score
 
     def update(self, x, grad, step):
-        norm = grad.flatten(1).norm(dim=1).clamp_min(torch.finfo(grad.dtype).tiny)
-        return x + self.lr * grad / norm.view(-1, *([1] * (grad.dim() - 1)))
+        return x + self.lr * unit_gradient(grad)
 
 
 class PGDAttack(AdversarialAttack):
@@ -254,7 +253,7 @@ def check_positive(name: str, value: float) -> None:
 @torch.no_grad()
 def predict(classifier: Classifier, pixels: torch.Tensor, batch: int = 32) -> torch.Tensor:
     """Logits ``(N, C)`` on the CPU of pixels ``(N, 3, S, S)``, run where the classifier is."""
-    device = next(iter(classifier.buffers())).device
+    device = classifier.device
     return torch.cat(
         [classifier(classifier.normalize(pixels[i : i + batch].to(device))).float().cpu() for i in range(0, len(pixels), batch)]
     )
@@ -278,7 +277,7 @@ def transform_success_rate(
     classifier: Classifier, pixels: torch.Tensor, classes: torch.Tensor, draws: Sequence, targeted: bool = True
 ) -> torch.Tensor:
     """``(N,)`` the fraction of the transformations ``draws`` under which each image still fools ``classifier``."""
-    device = next(iter(classifier.buffers())).device
+    device = classifier.device
     pixels, classes = pixels.clamp(0, 1).to(device), classes.to(device)
     hits = torch.zeros(len(pixels), device=device)
     for transform in draws:
@@ -502,7 +501,7 @@ def make_fooling_images(
     eot_success = naive_eot_success = None
     if method == "eot":
         naive = optimize(NaiveAttack(attacked, pixels, pair_classes, lr=lr, **{**common, "log_every": iterations}), **trainer)
-        device = next(iter(attacked.buffers())).device
+        device = attacked.device
         draws = eot.sample(eot_eval_samples, len(pixels), pixels.shape[-1], torch.Generator(device=device).manual_seed(seed + 1))
         eot_success = transform_success_rate(attacked, adversarial, pair_classes, draws, targeted)
         naive_eot_success = transform_success_rate(attacked, naive.pixels(), pair_classes, draws, targeted)

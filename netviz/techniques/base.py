@@ -141,7 +141,9 @@ class InputOptimizer(L.LightningModule):
             for name, value in self.step_metrics(self._last_logits, objective.detach()).items():
                 self.history.setdefault(name, []).append((step, value.detach()))
 
-    def on_fit_end(self) -> None:
+    def on_train_end(self) -> None:
+        # The final evaluation runs here, still on the loop's device: Lightning moves the module to
+        # the CPU (strategy teardown) before ``on_fit_end``.
         if self.moves_input or self._last_logits is None:
             with torch.no_grad():
                 self._last_logits = self(self.x, self.iterations)[0]
@@ -176,4 +178,13 @@ def optimize(
         num_sanity_val_steps=0,
     )
     trainer.fit(module)
+    # Lightning's teardown moved everything to the CPU; checks after the loop run where it ran.
+    module.to(trainer.strategy.root_device)
     return module
+
+
+def unit_gradient(grad: torch.Tensor) -> torch.Tensor:
+    """``grad / ||grad||_2`` per sample, the direction of a normalized ascent step; a zero gradient
+    (SqueezeNet's ReLU-ed scores) stays zero instead of becoming NaN."""
+    norms = grad.flatten(1).norm(dim=1).clamp_min(torch.finfo(grad.dtype).tiny)
+    return grad / norms.view(-1, *([1] * (grad.dim() - 1)))

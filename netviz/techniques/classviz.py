@@ -44,7 +44,7 @@ from netviz.errors import NetvizError
 from netviz.figures import grid_figure, to_uint8
 from netviz.models import Classifier
 from netviz.results import Result, per_sample, safe_name
-from netviz.techniques.base import InputOptimizer, optimize
+from netviz.techniques.base import InputOptimizer, optimize, unit_gradient
 from netviz.transforms import gaussian_blur, jitter
 
 L2_FORMS = ("squared", "norm", "decay")
@@ -198,8 +198,7 @@ class ClassVisualization(InputOptimizer):
 
     def update(self, x, grad, step):
         options = self.options
-        norms = grad.flatten(1).norm(dim=1).clamp_min(torch.finfo(grad.dtype).tiny)
-        x = x + options.lr * grad / norms.view(-1, 1, 1, 1)
+        x = x + options.lr * unit_gradient(grad)
         if options.l2_form == "decay" and options.l2:
             x = x * (1 - options.l2)
         x = torch.maximum(torch.minimum(x, self.high), self.low)

@@ -71,3 +71,20 @@ def test_all_samples_done_stops_the_loop_early(pixels):
     module = optimize(Ascent(model, pixels, predicted, iterations=50), accelerator="cpu", progress=False)
     assert module.steps_taken.tolist() == [0, 0, 0, 0]
     torch.testing.assert_close(module.x, model.normalize(pixels))
+
+
+class RecordsTeardown(Ascent):
+    """Notes whether the final evaluation was done when Lightning moves the module to the CPU."""
+
+    def cpu(self):
+        self.evaluated_before_teardown = self.final_logits is not None
+        return super().cpu()
+
+
+def test_final_evaluation_runs_before_lightning_moves_the_module_to_the_cpu(pixels):
+    # On a GPU, Lightning's teardown moves the module to the CPU before `on_fit_end`: the final
+    # evaluation must come earlier, on the loop's device, and `optimize` moves the module back there.
+    module = optimize(RecordsTeardown(tiny_classifier(), pixels, torch.tensor([0, 1, 2, 3]), iterations=2), accelerator="cpu", progress=False)
+    assert module.evaluated_before_teardown
+    with torch.no_grad():
+        torch.testing.assert_close(module.final_logits, module.classifier(module.x))
