@@ -34,7 +34,7 @@ from netviz.eot import TransformDistribution
 from netviz.errors import NetvizError
 from netviz.figures import grid_figure, side_by_side, to_uint8
 from netviz.models import Classifier
-from netviz.results import Result, per_sample
+from netviz.results import Result, per_sample, unique_names
 from netviz.techniques.base import InputOptimizer, optimize, unit_gradient
 
 METHODS = ("naive", "fgsm", "pgd", "eot")
@@ -478,7 +478,7 @@ def make_fooling_images(
     pair_classes = torch.tensor(classes * len(images), dtype=torch.int64) if targeted else original_class
     pixels = images.pixels[pairs]
     word = "to" if targeted else "from"
-    names = [f"{images.names[int(i)]} {word} {attacked.class_name(int(c))}" for i, c in zip(pairs, pair_classes)]
+    names = unique_names([f"{images.names[int(i)]} {word} {attacked.class_name(int(c))}" for i, c in zip(pairs, pair_classes)])
 
     common = {"iterations": iterations, "targeted": targeted, "log_every": log_every}
     if step_size is None:

@@ -43,7 +43,7 @@ from netviz.data import ImageSet
 from netviz.errors import NetvizError
 from netviz.figures import grid_figure, to_uint8
 from netviz.models import Classifier
-from netviz.results import Result, per_sample, safe_name
+from netviz.results import Result, per_sample, safe_name, unique_names
 from netviz.techniques.base import InputOptimizer, optimize, unit_gradient
 from netviz.transforms import gaussian_blur, jitter
 
@@ -346,7 +346,7 @@ def class_visualization(
         if not indices:
             raise NetvizError("class visualization needs a target class: give target=<class name or index>")
         start = noise_start(classifier, len(indices), options.seed)
-        names = _sample_names([classifier.class_name(i) for i in indices])
+        names = unique_names([classifier.class_name(i) for i in indices])
         init = "noise"
     else:
         if len(init_images) == 0:
@@ -397,17 +397,7 @@ def _pair_images_with_targets(
             f"{len(pixels)} images and {len(indices)} targets do not pair up; give one target, one image, or as many of each"
         )
     labels = [f"{name}_to_{classifier.class_name(i)}" for name, i in zip(names, indices)]
-    return pixels.clone(), list(indices), _sample_names(labels)
-
-
-def _sample_names(names: list[str]) -> list[str]:
-    """``names`` made unique (``name``, ``name_2``, ...): they name metrics and images."""
-    seen: dict[str, int] = {}
-    unique = []
-    for name in names:
-        seen[name] = seen.get(name, 0) + 1
-        unique.append(name if seen[name] == 1 else f"{name}_{seen[name]}")
-    return unique
+    return pixels.clone(), list(indices), unique_names(labels)
 
 
 def options_from_config(cfg: Any) -> tuple[ClassVizOptions, str]:

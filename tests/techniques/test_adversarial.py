@@ -281,3 +281,14 @@ def test_bad_targets_and_budgets_are_one_line_errors():
         make_fooling_images(model, images, [1], method="pdg", **CPU)
     with pytest.raises(NetvizError, match="min_scale"):
         TransformDistribution(min_scale=2, max_scale=1)
+
+
+def test_repeated_images_keep_their_own_metrics(pixels):
+    from netviz.data import ImageSet
+    from netviz.techniques.adversarial import make_fooling_images
+    from tests.conftest import tiny_classifier
+
+    images = ImageSet(pixels[[0, 0]], torch.tensor([-1, -1]), ["same", "same"])
+    result = make_fooling_images(tiny_classifier(), images, [3], iterations=2, accelerator="cpu", progress=False)
+    assert result.sample_names == ["same to class3", "same to class3_2"]
+    assert len([k for k in result.metrics() if k.startswith("fooled/")]) == 2
