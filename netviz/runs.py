@@ -7,6 +7,8 @@ running anything again (:mod:`netviz.compose`).
 
 from __future__ import annotations
 
+import os
+
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,6 +102,7 @@ def download_images(uri: str, run: RunRecord, folder: str = "panels") -> dict[st
     from mlflow import MlflowClient
     from PIL import Image
 
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # one bar per run is noise here
     client = MlflowClient(uri)
     with tempfile.TemporaryDirectory(prefix="netviz-runs-") as tmp:
         try:
