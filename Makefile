@@ -5,6 +5,8 @@ NPZ ?= ../shared/data/imagenet_val_25.npz
 # Extra overrides for figure targets, e.g. make fig1 ARGS="model=efficientnet_lite0"
 ARGS ?=
 FIG = $(PYTHON) run.py data.path=$(NPZ) $(ARGS)
+# Where figure targets write their PNGs.
+FIGURES_DIR ?= figures
 
 .PHONY: help install demo test test-fast bench ui figures clean fig1 fig2
 
@@ -34,18 +36,18 @@ clean:  ## remove run products (keeps mlflow.db: use `rm mlflow.db` to drop all 
 
 # ---- saliency maps (report section 1) ----
 fig1:  ## Figure 1: saliency maps, SqueezeNet 1.1
-	$(FIG) experiment=fig1
+	$(FIG) experiment=fig1 figure=$(FIGURES_DIR)/fig1.png
 
 fig2:  ## Figure 2: saliency maps, VGG16
-	$(FIG) experiment=fig2
+	$(FIG) experiment=fig2 figure=$(FIGURES_DIR)/fig2.png
 
 # ---- adversarial examples (report section 2) ----
 .PHONY: fig3 fig4 transfer-table
 fig3:  ## Figure 3: the quail fooled into stingray, mushroom, bee eater (naive method, SqueezeNet 1.1)
-	$(FIG) experiment=fig3
+	$(FIG) experiment=fig3 figure=$(FIGURES_DIR)/fig3.png
 
 fig4:  ## Figure 4: the Border terrier fooled into golden retriever, French bulldog, desk
-	$(FIG) experiment=fig4
+	$(FIG) experiment=fig4 figure=$(FIGURES_DIR)/fig4.png
 
 transfer-table:  ## source x evaluated-model table of fooling rates from the adversarial runs in MLflow
 	$(PYTHON) -m netviz.transfer --tracking-uri sqlite:///$(CURDIR)/mlflow.db
@@ -54,7 +56,6 @@ transfer-table:  ## source x evaluated-model table of fooling rates from the adv
 # Each figure is one multirun (tagged figure=figN), then one PNG composed from the runs in MLflow.
 COMPOSE = $(PYTHON) -m netviz.compose
 FIG_SWEEP = $(PYTHON) run.py -m data.path=$(NPZ) $(ARGS)
-FIGURES_DIR ?= figures
 .PHONY: fig5 fig6 fig7 fig8 fig9 fig10 fig11 fig12 fig13 fig14 fig15
 fig5:  ## Figure 5: class visualization, Yorkshire terrier from noise, course defaults
 	$(FIG_SWEEP) experiment=fig5
