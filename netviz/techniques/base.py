@@ -16,6 +16,7 @@ from typing import ClassVar
 import lightning.pytorch as L
 import torch
 
+from netviz.errors import NetvizError
 from netviz.models import Classifier
 
 # Lightning's start-up chatter ("GPU available: ...") and its warnings about our deliberate choices
@@ -165,6 +166,11 @@ def optimize(
     progress: bool | None = None,
 ) -> InputOptimizer:
     """Run ``module``'s loop with a Lightning Trainer (a GPU where one exists with ``accelerator="auto"``)."""
+    if str(devices) != "1":
+        raise NetvizError(
+            f"trainer.devices={devices}: a job runs on one device; "
+            "spread a sweep over several devices with a Hydra launcher instead"
+        )
     if progress is None:
         progress = module.iterations > 1
     trainer = L.Trainer(

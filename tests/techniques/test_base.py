@@ -1,5 +1,6 @@
 """The shared loop: per-sample stopping, masking, frozen network, history, on a tiny network."""
 
+import pytest
 import torch
 
 from netviz.techniques.base import InputOptimizer, optimize
@@ -88,3 +89,11 @@ def test_final_evaluation_runs_before_lightning_moves_the_module_to_the_cpu(pixe
     assert module.evaluated_before_teardown
     with torch.no_grad():
         torch.testing.assert_close(module.final_logits, module.classifier(module.x))
+
+
+def test_more_than_one_device_is_refused_in_one_line(pixels):
+    from netviz.errors import NetvizError
+
+    module = Ascent(tiny_classifier(), pixels, torch.tensor([0, 1, 2, 3]), iterations=1)
+    with pytest.raises(NetvizError, match="trainer.devices=2: a job runs on one device"):
+        optimize(module, accelerator="cpu", devices=2)
