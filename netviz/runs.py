@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +30,7 @@ class RunRecord:
         params: the job's flattened config, ``{"lr": "5.0", "classviz.blur_every": "10", ...}``.
         tags: the run's tags (``figure``, ``sweep_id``, ``technique``, ``model``, ...).
         start_time: milliseconds since the epoch; jobs of one multirun start in sweep order.
+        metrics: the run's final metrics, ``{"final_probability/Yorkshire_terrier": 0.89, ...}``.
     """
 
     run_id: str
@@ -37,6 +38,7 @@ class RunRecord:
     params: dict[str, str]
     tags: dict[str, str]
     start_time: int
+    metrics: dict[str, float] = field(default_factory=dict)
 
 
 def _quote(value: str) -> str:
@@ -56,7 +58,14 @@ def find_runs(uri: str, tags: Mapping[str, str]) -> list[RunRecord]:
     clauses.append("attributes.status = 'FINISHED'")
     runs = client.search_runs(experiment_ids, filter_string=" and ".join(clauses), max_results=5000)
     records = [
-        RunRecord(run.info.run_id, run.info.run_name, dict(run.data.params), dict(run.data.tags), run.info.start_time)
+        RunRecord(
+            run.info.run_id,
+            run.info.run_name,
+            dict(run.data.params),
+            dict(run.data.tags),
+            run.info.start_time,
+            dict(run.data.metrics),
+        )
         for run in runs
     ]
     return sorted(records, key=lambda r: (r.start_time, r.run_id))

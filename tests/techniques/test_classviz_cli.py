@@ -57,8 +57,13 @@ def test_make_fig9_runs_the_sweep_and_composes_it_from_mlflow(tracking_uri, tmp_
     from netviz.compose import compose_figure
     from netviz.runs import find_runs, latest_sweep, varied_params
 
+    from netviz.runs import download_images
+
     sweep = latest_sweep(find_runs(tracking_uri, {"figure": "fig9"}))
     assert len(sweep) == 3 and varied_params(sweep) == ["classviz.blur_every"]
+    for run in sweep:  # every panel has the target probability its title shows
+        for stem in download_images(tracking_uri, run):
+            assert 0 <= run.metrics[f"final_probability/{stem}"] <= 1
     assert compose_figure("fig9", tracking_uri, tmp_path / "again.png").stat().st_size > 20_000
 
 
