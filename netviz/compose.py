@@ -40,17 +40,12 @@ def describe(run: RunRecord, keys: Sequence[str]) -> str:
     return ", ".join(shown)
 
 
-def cell_title(run: RunRecord, keys: Sequence[str], image: str, several: bool) -> str:
-    """The title over one of a run's images: the varied values, then which sample it is (when the run
-    has several) and the model's final probability for its target, where the run logged one."""
-    lines = [describe(run, keys)]
-    sample = image.replace("_", " ") if several else ""
+def cell_title(run: RunRecord, keys: Sequence[str], image: str) -> str:
+    """The title over one of a run's images: the varied values, then which sample it is and the
+    model's final probability for its target, where the run logged one."""
     probability = run.metrics.get(f"final_probability/{image}")
-    if probability is not None:
-        sample = f"{sample} p={probability:.2f}".strip()
-    if sample:
-        lines.append(sample)
-    return "\n".join(lines)
+    sample = image.replace("_", " ") + ("" if probability is None else f" p={probability:.2f}")
+    return f"{describe(run, keys)}\n{sample}"
 
 
 def layout(runs: Sequence[RunRecord], varied: Sequence[str]) -> list[list[RunRecord]]:
@@ -94,7 +89,7 @@ def compose_figure(figure: str, uri: str | None = None, output: str | Path | Non
             images = download_images(uri, run)
             for name, image in images.items():
                 row_cells.append(image)
-                row_titles.append(cell_title(run, keys, name, several=len(images) > 1))
+                row_titles.append(cell_title(run, keys, name))
         cells.append(row_cells)
         titles.append(row_titles)
     first = runs[0]

@@ -34,13 +34,11 @@ def test_two_axes_make_a_grid_with_one_row_per_value_of_the_slow_axis():
     assert describe(one_axis[2], ["classviz.blur_every"]) == "blur_every=none"
 
 
-def test_a_cell_names_its_sample_when_the_run_has_several_and_gives_the_target_probability():
+def test_a_cell_names_its_sample_and_gives_the_target_probability_where_logged():
     run = record(0, "s", lr="5.0")
     run.metrics["final_probability/Yorkshire_terrier"] = 0.8912
-    assert cell_title(run, ["lr"], "Yorkshire_terrier", several=False) == "lr=5.0\np=0.89"
-    assert cell_title(run, ["lr"], "Yorkshire_terrier", several=True) == "lr=5.0\nYorkshire terrier p=0.89"
-    assert cell_title(run, ["lr"], "snail", several=True) == "lr=5.0\nsnail"
-    assert cell_title(run, ["lr"], "snail", several=False) == "lr=5.0"
+    assert cell_title(run, ["lr"], "Yorkshire_terrier") == "lr=5.0\nYorkshire terrier p=0.89"
+    assert cell_title(run, ["lr"], "snail") == "lr=5.0\nsnail"
 
 
 def test_latest_sweep_takes_only_the_newest_multirun():
