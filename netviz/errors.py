@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import difflib
+import math
 from collections.abc import Iterable
+from typing import Any
 
 
 class NetvizError(Exception):
@@ -21,3 +23,18 @@ def did_you_mean(name: str, choices: Iterable[str], n: int = 3) -> str:
     if not close:
         return ""
     return " (did you mean " + ", ".join(repr(lookup[c]) for c in close) + "?)"
+
+
+def check_int(name: str, value: Any, *, minimum: int, hint: str = "") -> None:
+    """Raise a one-line error unless ``value`` is an integer >= ``minimum`` (``hint`` is appended)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        kind = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+        raise NetvizError(f"{name}={value} is not {kind}{' ' + hint if hint else ''}")
+
+
+def check_number(name: str, value: Any, *, positive: bool = False, hint: str = "") -> None:
+    """Raise a one-line error unless ``value`` is a finite number >= 0 (> 0 with ``positive``)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise NetvizError(f"{name}={value} is not a number")
+    if value < 0 or (positive and value == 0):
+        raise NetvizError(f"{name}={value} must be {'> 0' if positive else '>= 0'}{' (' + hint + ')' if hint else ''}")

@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from netviz.data import ImageSet
 from netviz.ensemble import Ensemble, load_models
 from netviz.eot import TransformDistribution
-from netviz.errors import NetvizError
+from netviz.errors import NetvizError, check_int, check_number
 from netviz.figures import grid_figure, side_by_side, to_uint8
 from netviz.models import Classifier
 from netviz.results import Result, per_sample, unique_names
@@ -39,6 +39,7 @@ from netviz.techniques.base import InputOptimizer, optimize, unit_gradient
 
 METHODS = ("naive", "fgsm", "pgd", "eot")
 MAGNIFY = 10  # the report's magnified difference
+PIXEL_UNITS = "eps and step sizes are in 0-255 pixel units, e.g. 8"
 
 
 def is_fooled(logits: torch.Tensor, classes: torch.Tensor, targeted: bool) -> torch.Tensor:
@@ -182,8 +183,8 @@ class PGDAttack(AdversarialAttack):
         seed: int = 0,
         **kwargs,
     ) -> None:
-        check_positive("adversarial.eps", eps)
-        check_positive("adversarial.step_size", step_size)
+        check_number("adversarial.eps", eps, positive=True, hint=PIXEL_UNITS)
+        check_number("adversarial.step_size", step_size, positive=True, hint=PIXEL_UNITS)
         super().__init__(*args, **kwargs)
         self.eps, self.step_size, self.seed = float(eps) / 255, float(step_size) / 255, int(seed)
         self.register_buffer("origin", self.x.clone())
@@ -239,12 +240,6 @@ class EOTAttack(PGDAttack):
 
     def step_metrics(self, logits, objective):
         return {**super().step_metrics(logits, objective), "transform_success": self._transform_success}
-
-
-def check_positive(name: str, value: float) -> None:
-    """Raise a one-line error unless ``value`` is a number > 0."""
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:
-        raise NetvizError(f"{name}={value} must be > 0 (eps and step sizes are in 0-255 pixel units, e.g. 8)")
 
 
 # ----- checks after the attack --------------------------------------------------------------------
@@ -551,12 +546,11 @@ def check_attack(method: str, iterations: int, lr: float, eps: float, step_size:
         from netviz.errors import did_you_mean
 
         raise NetvizError(f"unknown adversarial.method {method!r}{did_you_mean(method, METHODS)}; choose one of {', '.join(METHODS)}")
-    if not isinstance(iterations, int) or iterations < 1:
-        raise NetvizError(f"iterations={iterations} must be a whole number >= 1")
-    check_positive("lr", lr)
-    check_positive("adversarial.eps", eps)
+    check_int("iterations", iterations, minimum=1)
+    check_number("lr", lr, positive=True)
+    check_number("adversarial.eps", eps, positive=True, hint=PIXEL_UNITS)
     if step_size is not None:
-        check_positive("adversarial.step_size", step_size)
+        check_number("adversarial.step_size", step_size, positive=True, hint=PIXEL_UNITS)
 
 
 def resolve_targets(classifier: Classifier, targets, targeted: bool) -> list[int]:

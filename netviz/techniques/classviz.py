@@ -40,7 +40,7 @@ import numpy as np
 import torch
 
 from netviz.data import ImageSet
-from netviz.errors import NetvizError
+from netviz.errors import NetvizError, check_int, check_number
 from netviz.figures import grid_figure, to_uint8
 from netviz.models import Classifier
 from netviz.results import Result, per_sample, safe_name, unique_names
@@ -87,39 +87,26 @@ class ClassVizOptions:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        _check_int("iterations", self.iterations, minimum=1)
-        _check_number("lr", self.lr, positive=True)
-        _check_number("l2", self.l2)
+        check_int("iterations", self.iterations, minimum=1)
+        check_number("lr", self.lr, positive=True)
+        check_number("l2", self.l2)
         if self.l2_form not in L2_FORMS:
             raise NetvizError(f"classviz.l2_form={self.l2_form!r} is not one of {', '.join(L2_FORMS)}")
         if self.l2_form == "decay" and self.l2 >= 1:
             raise NetvizError(f"l2={self.l2} with classviz.l2_form=decay would zero the image; give 0 <= l2 < 1")
         if self.blur_every is not None:
-            _check_int("classviz.blur_every", self.blur_every, minimum=0, hint="or null for no blur")
-        _check_number("classviz.blur_sigma", self.blur_sigma, positive=True)
-        _check_int("classviz.max_jitter", self.max_jitter, minimum=0)
-        _check_int("classviz.show_every", self.show_every, minimum=1)
-        _check_number("classviz.tv", self.tv)
-        _check_number("classviz.tv_beta", self.tv_beta, positive=True)
-        _check_int("trainer.log_every", self.log_every, minimum=1)
+            check_int("classviz.blur_every", self.blur_every, minimum=0, hint="or null for no blur")
+        check_number("classviz.blur_sigma", self.blur_sigma, positive=True)
+        check_int("classviz.max_jitter", self.max_jitter, minimum=0)
+        check_int("classviz.show_every", self.show_every, minimum=1)
+        check_number("classviz.tv", self.tv)
+        check_number("classviz.tv_beta", self.tv_beta, positive=True)
+        check_int("trainer.log_every", self.log_every, minimum=1)
 
     @property
     def blurs(self) -> bool:
         """Whether any blur runs (``blur_every`` is neither ``None`` nor 0)."""
         return bool(self.blur_every)
-
-
-def _check_int(name: str, value: Any, *, minimum: int, hint: str = "") -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        kind = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
-        raise NetvizError(f"{name}={value} is not {kind}{' ' + hint if hint else ''}")
-
-
-def _check_number(name: str, value: Any, *, positive: bool = False) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value):
-        raise NetvizError(f"{name}={value} is not a number")
-    if value < 0 or (positive and value == 0):
-        raise NetvizError(f"{name}={value} must be {'> 0' if positive else '>= 0'}")
 
 
 def total_variation(x: torch.Tensor, beta: float = 2.0) -> torch.Tensor:

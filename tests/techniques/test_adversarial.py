@@ -277,6 +277,10 @@ def test_bad_targets_and_budgets_are_one_line_errors():
     for options in ({"method": "pgd", "eps": 0}, {"method": "fgsm", "eps": -1}, {"method": "pgd", "step_size": 0}):
         with pytest.raises(NetvizError, match="must be > 0"):
             make_fooling_images(model, images, [1], **options, **CPU)
+    with pytest.raises(NetvizError, match="^iterations=0 is not a positive integer$"):
+        make_fooling_images(model, images, [1], iterations=0, **CPU)
+    with pytest.raises(NetvizError, match="^lr=0 must be > 0$"):  # lr is not in pixel units: no such hint
+        make_fooling_images(model, images, [1], lr=0, **CPU)
     with pytest.raises(NetvizError, match="unknown adversarial.method"):
         make_fooling_images(model, images, [1], method="pdg", **CPU)
     with pytest.raises(NetvizError, match="min_scale"):
