@@ -173,12 +173,11 @@ def execute(cfg: DictConfig, overrides: Sequence[str] | None = None):
 
     Returns the technique's :class:`~netviz.results.Result`.
     """
-    from netviz.techniques import TECHNIQUES
+    from netviz.techniques import TECHNIQUES, check_technique
     from netviz.tracking import Tracker, default_tracking_uri, flatten, git_commit
 
     hydra_dir, sweep_id, overrides = _hydra_context(overrides)
-    if cfg.technique not in TECHNIQUES:
-        raise NetvizError(f"unknown technique {cfg.technique!r}{did_you_mean(cfg.technique, TECHNIQUES)}")
+    check_technique(cfg.technique)  # before a run is opened; the technique's module is imported later
     uri = cfg.tracking.uri or default_tracking_uri()
     tracker = None
     if cfg.tracking.enabled:
@@ -191,13 +190,14 @@ def execute(cfg: DictConfig, overrides: Sequence[str] | None = None):
             tags={
                 "technique": cfg.technique,
                 "model": cfg.model.name,
-                "target": None if cfg.target is None else str(OmegaConf.to_container(cfg, resolve=True)["target"]),
+                "target": None if resolved["target"] is None else str(resolved["target"]),
                 "git_commit": git_commit(),
                 "sweep_id": sweep_id,
                 "overrides": " ".join(overrides),
                 **cfg.tracking.tags,
             },
-            params=flatten({k: v for k, v in resolved.items() if k not in _other_techniques(cfg)}),
+            # the option sections of the techniques this job does not run are left out
+            params=flatten({k: v for k, v in resolved.items() if k not in set(TECHNIQUES) - {cfg.technique}}),
         ).start()
     try:
         # The heavy imports come after the tracker's worker has started, so that they overlap.
@@ -240,11 +240,6 @@ def execute(cfg: DictConfig, overrides: Sequence[str] | None = None):
         if tracker is not None:
             tracker.finish("FAILED")
         raise
-
-
-def _other_techniques(cfg: DictConfig) -> set[str]:
-    """The option sections of techniques this job does not run (left out of its params)."""
-    return {name for name in ("saliency", "adversarial", "classviz") if name != cfg.technique}
 
 
 def _hydra_context(overrides: Sequence[str] | None) -> tuple[Path | None, str | None, list[str]]:

@@ -19,9 +19,14 @@ TECHNIQUES = {
 }
 
 
-def get_technique(name: str) -> Callable:
-    """The config runner of technique ``name``."""
+def check_technique(name: str) -> None:
+    """A one-line error unless ``name`` is a technique (cheap: imports none of them)."""
     if name not in TECHNIQUES:
         raise NetvizError(f"unknown technique {name!r}{did_you_mean(name, TECHNIQUES)}; choose one of {', '.join(TECHNIQUES)}")
+
+
+def get_technique(name: str) -> Callable:
+    """The config runner of technique ``name``."""
+    check_technique(name)
     module, function = TECHNIQUES[name].split(":")
     return getattr(import_module(module), function)
