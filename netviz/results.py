@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from netviz.naming import safe_name
+from netviz.naming import file_name, metric_name, pair_name, safe_name, unique_names
 
-__all__ = ["Result", "per_sample", "safe_name", "unique_names"]
+__all__ = ["Result", "file_name", "metric_name", "pair_name", "per_sample", "safe_name", "unique_names"]
 
 
 @dataclass
@@ -55,16 +55,6 @@ class Result:
 def per_sample(name: str, values: torch.Tensor | list, sample_names: list[str]) -> dict[str, float]:
     """``{"<name>/<sample>": value}`` for one value per sample."""
     values = values.tolist() if isinstance(values, torch.Tensor) else list(values)
-    return {f"{name}/{safe_name(sample)}": float(value) for sample, value in zip(sample_names, values)}
+    return {f"{name}/{metric_name(sample)}": float(value) for sample, value in zip(sample_names, values)}
 
 
-
-def unique_names(names: list[str]) -> list[str]:
-    """``names`` made unique (``name``, ``name_2``, ...): they name per-sample metrics and images,
-    which a repeated name would overwrite."""
-    seen: dict[str, int] = {}
-    unique = []
-    for name in names:
-        seen[name] = seen.get(name, 0) + 1
-        unique.append(name if seen[name] == 1 else f"{name}_{seen[name]}")
-    return unique

@@ -160,11 +160,11 @@ def test_several_targets_form_one_batch_with_snapshots_every_show_every():
     model = tiny_classifier()
     options = ClassVizOptions(iterations=7, show_every=3, blur_every=None)
     result = class_visualization(model, ["class2", 5, "class2"], options=options, **CPU)
-    assert result.sample_names == ["class2", "class5", "class2_2"]
+    assert result.sample_names == ["class2", "class5", "class2 2"]
     assert result.pixels.shape == (3, 3, 16, 16)
     assert [step for step, _ in result.snapshots] == [0, 3, 6, 7]
     series = result.image_series()
-    assert set(series) == {"image/class2", "image/class5", "image/class2_2"}
+    assert set(series) == {"image/class2", "image/class5", "image/class2 2"}
     assert all(image.shape == (16, 16, 3) and image.dtype == np.uint8 for _, image in series["image/class5"])
     np.testing.assert_array_equal(series["image/class5"][-1][1], result.panels()["class5"])
     assert [step for step, _ in result.history["probability"]] == [0, 6]
