@@ -1,21 +1,12 @@
 """netviz's command line: ``python run.py [overrides]``, ``python run.py -m <sweep>``.
 
-See README.md for the options; ``python run.py --list-models`` lists the models.
+The same program as the ``netviz run`` console script; see README.md for the options, and
+``python run.py --list-models`` for the models.
 """
 
 import sys
 
-import hydra
-
-from netviz.cli import check_command_line, run_job
-
-check_command_line(sys.argv[1:])
-
-
-@hydra.main(version_base="1.3", config_path="conf", config_name="config")
-def main(cfg):
-    run_job(cfg)
-
+from netviz.cli import run_hydra
 
 if __name__ == "__main__":
-    main()
+    run_hydra(sys.argv[1:])

@@ -1,15 +1,23 @@
 """The process that talks to MLflow for one :class:`netviz.tracking.Tracker`.
 
-It runs beside the job (``python -m netviz.mlflow_worker``), so that importing MLflow and opening
-(or migrating) the store happen on another core while the job imports torch and computes. It reads
-one JSON request per line on stdin and answers one JSON line each on its protocol pipe:
+It runs beside the job (``python -m netviz.mlflow_worker``), in a session of its own so that the
+terminal's Ctrl-C reaches the job and not it, so that importing MLflow and opening (or migrating)
+the store happen on another core while the job imports torch and computes. It reads one JSON
+request per line on stdin and answers one JSON line each on its protocol pipe:
 
-1. ``{"open": {uri, experiment, artifact_location, run_name, tags, params}}`` -> ``{"run_id": ...}``
-2. ``{"log": {metrics: [[key, value, step]], images: [[key, step, png path]], artifacts: [[path, folder]]}}``
-   -> ``{"ok": true}``
-3. ``{"finish": "FINISHED" | "FAILED"}`` -> ``{"ok": true}``, then it exits.
+1. ``{"open": {uri, experiment, artifact_location, run_name, tags, params, parent_run_id}}``
+   -> ``{"run_id", "experiment_id"}``
+2. ``{"live": {metrics: [[key, value, step]], images: [[key, step, png path]]}}``: no answer (the
+   loop never waits for the store); written as it arrives, while the job runs.
+3. ``{"log": {metrics, images, artifacts: [[path, folder]], run_name}}`` -> ``{"ok": true}``
+4. ``{"finish": {"status": "FINISHED" | "FAILED" | "KILLED", "reason": str | None}}`` -> ``{"ok": true}``,
+   then it exits.
 
-Any failure answers ``{"error": "<one line>"}``.
+Any failure answers ``{"error": "<one line>"}``. If its input ends without a ``finish`` (the job was
+killed, or died of an out-of-memory kill), it marks the run ``FAILED`` with the reason "job process
+ended without finishing": no run is ever left ``RUNNING`` by a dead job. Runs of this host left
+``RUNNING`` by a process that no longer exists (its worker was killed too) are marked the same way
+when the next job opens the same experiment.
 """
 
 from __future__ import annotations
@@ -17,10 +25,16 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import logging
 import os
+import signal
+import socket
 import sys
 import time
 from pathlib import Path
+
+ENDED_WITHOUT_FINISHING = "job process ended without finishing"
+PID_TAG, HOST_TAG, FAILURE_TAG = "netviz.pid", "netviz.host", "netviz.failure"
 
 
 @contextlib.contextmanager
@@ -37,31 +51,79 @@ def store_lock(database: str | None):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def open_experiment(uri: str, experiment: str, artifact_location: str | None, database: str | None):
+    """``(client, experiment id)``: the store opened (its schema created or migrated: the client does
+    that as it starts) and the experiment created if new, under the lock."""
+    from mlflow import MlflowClient
+
+    with store_lock(database):
+        client = MlflowClient(uri)
+        found = client.get_experiment_by_name(experiment)
+        if found is not None:
+            return client, found.experiment_id
+        return client, client.create_experiment(experiment, artifact_location=artifact_location)
+
+
+def quiet_mlflow() -> None:
+    """MLflow's own log lines (store creation, tracebacks of failed writes) stay out of the job's
+    terminal: failures are answered as one line. Set after MLflow's import, which sets its levels."""
+    import mlflow  # noqa: F401 - configures its loggers on import
+
+    for name in ("mlflow", "alembic", "sqlalchemy"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def fail_abandoned_runs(client, experiment_id: str) -> None:
+    """Mark ``FAILED`` the runs of this host left ``RUNNING`` by job processes that no longer exist."""
+    host = socket.gethostname()
+    runs = client.search_runs(
+        [experiment_id],
+        filter_string=f"attributes.status = 'RUNNING' and tags.`{HOST_TAG}` = '{host}'",
+        max_results=200,
+    )
+    for run in runs:
+        pid = run.data.tags.get(PID_TAG, "")
+        if pid.isdigit() and not pid_alive(int(pid)):
+            client.set_tag(run.info.run_id, FAILURE_TAG, ENDED_WITHOUT_FINISHING)
+            client.set_terminated(run.info.run_id, status="FAILED")
+
+
 class Worker:
     def __init__(self) -> None:
         self.client = None
         self.run_id: str | None = None
 
-    def open(self, uri, experiment, artifact_location, run_name, tags, params, database=None) -> dict:
-        from mlflow import MlflowClient
+    def open(self, uri, experiment, artifact_location, run_name, tags, params, database=None, parent_run_id=None) -> dict:
         from mlflow.entities import Param
 
-        with store_lock(database):
-            client = MlflowClient(uri)
-            found = client.get_experiment_by_name(experiment)
-            experiment_id = (
-                found.experiment_id
-                if found is not None
-                else client.create_experiment(experiment, artifact_location=artifact_location)
-            )
+        quiet_mlflow()
+        client, experiment_id = open_experiment(uri, experiment, artifact_location, database)
+        with contextlib.suppress(Exception):  # tidying up others' runs never fails this one
+            fail_abandoned_runs(client, experiment_id)
+        tags = dict(tags)
+        if parent_run_id:
+            tags["mlflow.parentRunId"] = parent_run_id
         self.client = client
         self.run_id = client.create_run(experiment_id, run_name=run_name, tags=tags).info.run_id
         items = [Param(k, v) for k, v in params.items()]
         for i in range(0, len(items), 100):
             client.log_batch(self.run_id, params=items[i : i + 100])
-        return {"run_id": self.run_id}
+        return {"run_id": self.run_id, "experiment_id": experiment_id}
 
-    def log(self, metrics, images, artifacts) -> dict:
+    def live(self, metrics, images) -> None:
+        self._write(metrics, images)
+
+    def _write(self, metrics, images) -> None:
         from mlflow.entities import Metric
         from PIL import Image
 
@@ -72,28 +134,70 @@ class Worker:
         for key, step, path in images:
             with Image.open(path) as image:
                 self.client.log_image(self.run_id, image.copy(), key=key, step=int(step))
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+
+    def log(self, metrics, images, artifacts, run_name=None) -> dict:
+        self._write(metrics, images)
         for path, folder in artifacts:
             if Path(path).is_dir():
                 self.client.log_artifacts(self.run_id, path, folder)
             else:
                 self.client.log_artifact(self.run_id, path, folder)
+        if run_name:
+            self.client.update_run(self.run_id, name=distinct_name(self.client, self.run_id, run_name))
         return {"ok": True}
 
-    def finish(self, status: str) -> dict:
+    def finish(self, status: str, reason: str | None = None) -> dict:
         if self.client is not None and self.run_id is not None:
+            if reason:
+                self.client.set_tag(self.run_id, FAILURE_TAG, reason[:5000])
             self.client.set_terminated(self.run_id, status=status)
         return {"ok": True}
 
 
+def distinct_name(client, run_id: str, name: str) -> str:
+    """``name``, or ``name #abc123`` (the config hash) if another run of the experiment has this name
+    with a different config: names in one experiment are distinct whenever their configs differ."""
+    run = client.get_run(run_id)
+    config_hash = run.data.tags.get("config_hash", "")
+    escaped = name.replace("'", "\\'")
+    same = client.search_runs(
+        [run.info.experiment_id], filter_string=f"attributes.run_name = '{escaped}'", max_results=50
+    )
+    if any(r.info.run_id != run_id and r.data.tags.get("config_hash") != config_hash for r in same):
+        return f"{name} #{config_hash[:6]}" if config_hash else f"{name} #{run_id[:6]}"
+    return name
+
+
+def one_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    if "readonly database" in text or "read-only" in text:
+        return "the store is read-only (attempt to write a readonly database)"
+    if "unable to open database" in text or "no such table" in text:
+        return "the store's database file is gone or cannot be opened"
+    line = text.splitlines()[0] if text else type(exc).__name__
+    return line[:300]
+
+
 def main() -> None:
+    # Ctrl-C in the terminal is for the job, which ends the run itself (a session of our own already
+    # keeps the terminal's signals away; this covers a worker started by other means).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     # The protocol gets its own copy of stdout; anything else printing to stdout goes to stderr.
     protocol = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)
     worker = Worker()
     failed = False
+    finished = False
     for line in sys.stdin:
         request = json.loads(line)
-        (verb, argument), = request.items()
+        ((verb, argument),) = request.items()
+        if verb == "live":
+            if not failed:
+                with contextlib.suppress(Exception):  # a live point lost is not worth stopping the job for
+                    worker.live(**argument)
+            continue
         try:
             if failed and verb != "finish":
                 raise RuntimeError("the run could not be opened")
@@ -102,15 +206,18 @@ def main() -> None:
             elif verb == "log":
                 answer = worker.log(**argument)
             else:
-                answer = worker.finish(argument)
+                answer = worker.finish(**argument)
         except Exception as exc:  # noqa: BLE001 - reported to the job as one line
             failed = failed or verb == "open"
-            text = str(exc).strip()
-            answer = {"error": text.splitlines()[0] if text else type(exc).__name__}
+            answer = {"error": one_line(exc)}
         protocol.write(json.dumps(answer) + "\n")
         protocol.flush()
         if verb == "finish":
+            finished = True
             break
+    if not finished:
+        with contextlib.suppress(Exception):
+            worker.finish("FAILED", ENDED_WITHOUT_FINISHING)
 
 
 if __name__ == "__main__":

@@ -2,8 +2,9 @@
 
 Importing MLflow and opening (or migrating) a SQLite store take seconds, so a worker process
 (:mod:`netviz.mlflow_worker`) does them on another core as soon as the job starts, while the job
-imports torch and computes. Everything a result holds is written at the end in a few batched calls:
-per-step logging through SQLite costs about 10 ms a call.
+imports torch and computes. Step metrics reach the store while the loop runs, every ``log_every``
+steps, as batches handed to that worker by a thread (per-step logging through SQLite costs about
+10 ms a call, which the loop never waits for); the result is written at the end in a few batched calls.
 """
 
 from __future__ import annotations
@@ -11,28 +12,34 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import queue
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
 
 from netviz.errors import NetvizError
-from netviz.naming import safe_name
+from netviz.naming import file_name, metric_name, safe_name
 
 if TYPE_CHECKING:
     from netviz.results import Result
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PACKAGE_PARENT = Path(__file__).resolve().parent.parent  # where `import netviz` works from
+PROJECT_ROOT = PACKAGE_PARENT
 MAX_PARAM_LENGTH = 6000
+UI_ADDRESS = "http://127.0.0.1:5000"  # where `make ui` serves the MLflow UI
 
 
 def default_tracking_uri() -> str:
-    """``sqlite:///<project root>/mlflow.db``: MLflow 3's own default store, which ``mlflow ui`` finds."""
-    return f"sqlite:///{PROJECT_ROOT / 'mlflow.db'}"
+    """``sqlite:///<current folder>/mlflow.db``: MLflow 3's own default store, which ``mlflow ui`` finds."""
+    return f"sqlite:///{Path.cwd() / 'mlflow.db'}"
 
 
 def sqlite_path(uri: str) -> Path | None:
@@ -52,17 +59,56 @@ def absolute_uri(uri: str) -> str:
     return f"sqlite:///{path.resolve()}"
 
 
-def check_writable(uri: str) -> None:
-    """Fail fast, before any work, if a SQLite store cannot be created or written."""
+STORE_SCHEMES = ("sqlite", "http", "https", "postgresql", "mysql", "mssql", "databricks")
+REACHABLE_TIMEOUT_S = 3.0
+
+
+def check_store(uri: str) -> None:
+    """Fail fast, before any work, if the store at ``uri`` cannot be used: not a store URI, a SQLite
+    file that cannot be created or written (or is a folder), or a server that does not answer."""
+    scheme = urlparse(uri).scheme.split("+")[0]
+    if scheme == "file" or (not scheme and "/" in uri):
+        raise NetvizError(
+            f"tracking.uri={uri}: MLflow 3.17 has no file store; use tracking.uri=sqlite:///<path>/mlflow.db"
+        )
+    if scheme not in STORE_SCHEMES:
+        raise NetvizError(
+            f"tracking.uri={uri!r} is not a tracking store URI; use sqlite:///<path>/mlflow.db or http://<host>:<port>"
+        )
+    if scheme in ("http", "https"):
+        check_server(uri)
+        return
     path = sqlite_path(uri)
     if path is None:
         return
+    if path.is_dir():
+        raise NetvizError(f"tracking store {path} is a folder; give the database file: tracking.uri=sqlite:///{path}/mlflow.db")
     folder = path.parent
     if not folder.is_dir():
         raise NetvizError(f"tracking store folder {folder} does not exist; create it or set tracking.uri=sqlite:///<path>")
     target = path if path.exists() else folder
     if not os.access(target, os.W_OK):
         raise NetvizError(f"tracking store {path} is not writable; fix its permissions or set tracking.uri=sqlite:///<path>")
+
+
+def check_server(uri: str) -> None:
+    """One quick request to an MLflow server's ``/health``, so an unreachable server fails in seconds."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=REACHABLE_TIMEOUT_S) as answer:
+            answer.read(64)
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise NetvizError(
+            f"no MLflow server answers at {uri} ({reason}); start one with `mlflow server --host 127.0.0.1 --port <port>` "
+            "or set tracking.uri=sqlite:///<path>/mlflow.db"
+        ) from None
+
+
+# Kept for callers of the old name.
+check_writable = check_store
 
 
 def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
@@ -96,16 +142,19 @@ class Tracker:
     """One MLflow run, written by a worker process so that MLflow never slows the job down.
 
     :meth:`start` launches the worker, which imports MLflow, opens the store and creates the run on
-    another core while the job computes; :meth:`log_result` hands it the result's metrics and
-    images; :meth:`finish` ends the run. Used as a context manager, a run left by an exception is
-    marked ``FAILED``, never ``FINISHED``.
+    another core while the job computes; :meth:`live` streams step metrics and snapshots to it while
+    the loop runs (the loop never waits: a thread writes them); :meth:`log_result` hands it the
+    result's metrics and images; :meth:`finish` ends the run. Used as a context manager, a run left
+    by an exception is marked ``FAILED``, never ``FINISHED``; if the job dies outright, the worker
+    marks it ``FAILED`` itself.
 
     Args:
         uri: the tracking URI (``sqlite:///path/mlflow.db``, ``http://host:5000``, ...).
         experiment: the experiment's name (netviz uses one per technique).
-        run_name: the run's name (netviz derives it from the job's overrides).
+        run_name: the run's name (see :func:`netviz.job.run_name`).
         tags: run tags.
         params: run params (a flat mapping; see :func:`flatten`).
+        parent_run_id: the sweep's parent run, if the job belongs to one.
     """
 
     def __init__(
@@ -115,28 +164,49 @@ class Tracker:
         run_name: str | None = None,
         tags: Mapping[str, str] | None = None,
         params: Mapping[str, str] | None = None,
+        parent_run_id: str | None = None,
     ) -> None:
         self.uri = absolute_uri(uri)
         self.experiment = experiment
         self.run_name = run_name
         self.tags = {k: str(v) for k, v in (tags or {}).items() if v is not None}
+        self.tags.setdefault("netviz.pid", str(os.getpid()))
+        self.tags.setdefault("netviz.host", socket.gethostname())
         self.params = dict(params or {})
+        self.parent_run_id = parent_run_id
         self.run_id: str | None = None
+        self.experiment_id: str | None = None
         self._worker: subprocess.Popen | None = None
         self._opened = False
         self._staging: tempfile.TemporaryDirectory | None = None
+        self._outbox: queue.Queue | None = None
+        self._writer: threading.Thread | None = None
+        self._sent_live: set[tuple[str, int]] = set()
+        self._write_error: BaseException | None = None
 
     def start(self) -> "Tracker":
         """Check the store, then open it and create the run in the worker."""
-        check_writable(self.uri)
+        check_store(self.uri)
         database = sqlite_path(self.uri)
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(PACKAGE_PARENT), os.environ.get("PYTHONPATH")])),
+            # A server that stops answering mid-run fails in seconds, not after minutes of retries.
+            "MLFLOW_HTTP_REQUEST_MAX_RETRIES": os.environ.get("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2"),
+            "MLFLOW_HTTP_REQUEST_TIMEOUT": os.environ.get("MLFLOW_HTTP_REQUEST_TIMEOUT", "20"),
+        }
+        self._staging = tempfile.TemporaryDirectory(prefix="netviz-")
         self._worker = subprocess.Popen(
             [sys.executable, "-m", "netviz.mlflow_worker"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
-            cwd=PROJECT_ROOT,  # netviz is importable from there, installed or not
+            env=env,
+            start_new_session=True,  # the terminal's Ctrl-C and a signal to the job's group are the job's
         )
+        self._outbox = queue.Queue()
+        self._writer = threading.Thread(target=self._write_loop, name="netviz-tracking", daemon=True)
+        self._writer.start()
         self._send(
             "open",
             {
@@ -147,13 +217,35 @@ class Tracker:
                 "tags": self.tags,
                 "params": self.params,
                 "database": None if database is None else str(database),
+                "parent_run_id": self.parent_run_id,
             },
         )
         return self
 
+    # ----- the pipe to the worker: one writer thread, so that the loop never blocks on it ---------
+
+    def _write_loop(self) -> None:
+        while True:
+            line = self._outbox.get()
+            try:
+                if line is None:
+                    return
+                if self._write_error is None:
+                    self._worker.stdin.write(line)
+                    self._worker.stdin.flush()
+            except (OSError, ValueError) as exc:  # the worker is gone: the answer-reading side reports it
+                self._write_error = exc
+            finally:
+                self._outbox.task_done()
+
     def _send(self, verb: str, argument) -> None:
-        self._worker.stdin.write(json.dumps({verb: argument}) + "\n")
-        self._worker.stdin.flush()
+        self._outbox.put(json.dumps({verb: argument}) + "\n")
+
+    def _request(self, verb: str, argument) -> dict:
+        """Send a request after everything queued before it, and wait for its answer."""
+        self._send(verb, argument)
+        self._outbox.join()
+        return self._answer()
 
     def _answer(self) -> dict:
         line = self._worker.stdout.readline()
@@ -168,7 +260,7 @@ class Tracker:
         path = sqlite_path(self.uri)
         if path is None:
             return None
-        return (path.parent.resolve() / "mlartifacts" / safe_name(self.experiment)).as_uri()
+        return (path.parent.resolve() / "mlartifacts" / file_name(self.experiment)).as_uri()
 
     def wait(self) -> None:
         """Block until the run exists; raise a one-line :class:`NetvizError` if the store cannot be used."""
@@ -176,58 +268,110 @@ class Tracker:
             raise NetvizError("the tracker was not started; call start() or use it as a context manager")
         if not self._opened:
             self._opened = True
-            self.run_id = self._answer()["run_id"]
+            self._outbox.join()
+            answer = self._answer()
+            self.run_id, self.experiment_id = answer["run_id"], answer.get("experiment_id")
+
+    # ----- live values while the loop runs -----------------------------------------------------------
+
+    @contextlib.contextmanager
+    def live(self):
+        """Stream the loop's step metrics and snapshots (:mod:`netviz.live`) to the store while the block runs."""
+        from netviz import live
+
+        with live.recording(_LiveSink(self)):
+            yield self
+
+    def _send_live(self, metrics: list, images: list) -> None:
+        if self._worker is None:
+            return
+        self._sent_live.update((key, step) for key, _value, step in metrics)
+        self._sent_live.update((key, step) for key, step, _path in images)
+        self._send("live", {"metrics": metrics, "images": images})
+
+    def _png(self, image) -> str:
+        from PIL import Image
+
+        path = Path(self._staging.name) / f"live-{len(self._sent_live)}-{threading.get_ident()}-{time.monotonic_ns()}.png"
+        Image.fromarray(image).save(path)
+        return str(path)
+
+    # ----- the result ----------------------------------------------------------------------------------
 
     def log_result(
-        self, result: "Result", files: Mapping[str, Path] | None = None, figure: Path | None = None
+        self,
+        result: "Result",
+        files: Mapping[str, Path] | None = None,
+        figure: Path | None = None,
+        config: Mapping | None = None,
+        run_name: str | None = None,
     ) -> None:
-        """Write a result: metrics, step metrics, image series, per-sample panels, the figure, extra files.
+        """Write a result: metrics, the step metrics not sent live, image series, per-sample panels,
+        the figure, ``results.json``, the resolved config and extra files.
 
         Args:
             result: the technique's result.
             files: extra files or folders to store, ``{artifact folder: path}`` (the Hydra config).
             figure: the result's figure already saved as a PNG (else it is drawn here).
+            config: the resolved job config, stored as ``config.yaml`` (runs made from Python have no
+                Hydra files).
+            run_name: a final name for the run (it may depend on the result, e.g. its one sample).
         """
         from PIL import Image
 
-        staging = tempfile.TemporaryDirectory(prefix="netviz-")
-        self._staging = staging
-        folder = Path(staging.name)
+        folder = Path(self._staging.name)
         metrics = [[key, value, 0] for key, value in result.metrics().items()]
         for name, points in result.history.items():
             for step, values in points:
                 for sample, value in zip(result.sample_names, values.tolist()):
-                    metrics.append([f"{name}/{safe_name(sample)}", float(value), int(step)])
+                    key = f"{name}/{metric_name(sample)}"
+                    if (key, int(step)) not in self._sent_live:
+                        metrics.append([key, float(value), int(step)])
         images = []
         for key, series in result.image_series().items():
+            key = safe_name(key)
             for step, image in series:
+                if (key, int(step)) in self._sent_live:
+                    continue
                 path = folder / f"series-{len(images)}.png"
                 Image.fromarray(image).save(path)
-                images.append([safe_name(key), int(step), str(path)])
+                images.append([key, int(step), str(path)])
         run_files = folder / "run"
         (run_files / "panels").mkdir(parents=True)
         for name, image in result.panels().items():
-            Image.fromarray(image).save(run_files / "panels" / f"{name}.png")
+            Image.fromarray(image).save(run_files / "panels" / f"{file_name(name)}.png")
         if figure is not None:
             shutil.copyfile(figure, run_files / "figure.png")
         else:
-            result.figure().savefig(run_files / "figure.png", dpi=120)
+            from netviz.figures import save_figure
+
+            save_figure(result.figure(), run_files / "figure.png")
         rows = result.rows()
         if rows:
-            (run_files / "results.json").write_text(json.dumps(rows, indent=1, default=float))
+            (run_files / "results.json").write_text(json.dumps(rows, indent=1, default=float, ensure_ascii=False))
+        if config is not None:
+            from omegaconf import OmegaConf
+
+            (run_files / "config.yaml").write_text(OmegaConf.to_yaml(OmegaConf.create(dict(config))))
         artifacts = [[str(run_files), None]]
         artifacts += [[str(path), folder_name] for folder_name, path in (files or {}).items() if Path(path).exists()]
         self.wait()
-        self._send("log", {"metrics": metrics, "images": images, "artifacts": artifacts})
-        self._answer()
+        self._request("log", {"metrics": metrics, "images": images, "artifacts": artifacts, "run_name": run_name})
 
-    def finish(self, status: str = "FINISHED") -> None:
-        """End the run as ``FINISHED`` or ``FAILED`` and stop the worker."""
+    def link(self, ui: str = UI_ADDRESS) -> str | None:
+        """The address that opens this run in the MLflow UI's runs view (``make ui``'s address)."""
+        if self.run_id is None or self.experiment_id is None:
+            return None
+        return run_link(self.experiment_id, self.run_id, ui)
+
+    def finish(self, status: str = "FINISHED", reason: str | None = None) -> None:
+        """End the run as ``FINISHED``, ``FAILED`` or ``KILLED`` (with the ``reason``) and stop the worker."""
         if self._worker is None:
             return
         try:
-            if self._worker.poll() is None:
-                self._send("finish", status)
+            if self._worker.poll() is None and self._write_error is None:
+                self._send("finish", {"status": status, "reason": reason})
+                self._outbox.join()
                 with contextlib.suppress(NetvizError):
                     if not self._opened:
                         self.wait()
@@ -235,12 +379,24 @@ class Tracker:
         finally:
             # The run is complete once the worker has answered; its interpreter's shutdown (about
             # half a second of MLflow teardown) is not waited for.
+            self._outbox.put(None)
             with contextlib.suppress(OSError):
                 self._worker.stdin.close()
             self._worker = None
             if self._staging is not None:
                 self._staging.cleanup()
                 self._staging = None
+
+    def abandon(self) -> None:
+        """Stop without a word to the worker (the process is going down): the worker marks the run
+        ``FAILED`` when its input ends, and the staging folder is removed."""
+        if self._worker is not None:
+            with contextlib.suppress(OSError):
+                self._worker.stdin.close()
+            self._worker = None
+        if self._staging is not None:
+            self._staging.cleanup()
+            self._staging = None
 
     def __enter__(self) -> "Tracker":
         return self.start()
@@ -250,4 +406,28 @@ class Tracker:
             self.finish("FINISHED")
         else:
             with contextlib.suppress(NetvizError):
-                self.finish("FAILED")
+                self.finish("FAILED", f"{exc_type.__name__}: {exc}".splitlines()[0])
+
+
+class _LiveSink:
+    """Turns :mod:`netviz.live` calls into ``live`` messages for a tracker's worker."""
+
+    def __init__(self, tracker: Tracker) -> None:
+        self.tracker = tracker
+
+    def metrics(self, step: int, values: Mapping[str, float]) -> None:
+        self.tracker._send_live([[key, value, step] for key, value in values.items()], [])
+
+    def images(self, step: int, images: Mapping[str, Any]) -> None:
+        self.tracker._send_live([], [[safe_name(key), step, self.tracker._png(image)] for key, image in images.items()])
+
+
+
+def run_link(experiment_id: str, run_id: str, ui: str = UI_ADDRESS) -> str:
+    """The MLflow UI address of one run, in the classic runs view (MLflow 3 opens on its GenAI pages)."""
+    return f"{ui}/#/experiments/{experiment_id}/runs/{run_id}?workflowType=machine_learning"
+
+
+def experiment_link(experiment_id: str, ui: str = UI_ADDRESS) -> str:
+    """The MLflow UI address of an experiment's runs table."""
+    return f"{ui}/#/experiments/{experiment_id}/runs?workflowType=machine_learning"
