@@ -14,6 +14,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from netviz.errors import NetvizError
+from netviz.sweep import register_resolvers
+
+# A launcher's worker process imports this module to run `hydra_job`: the resolvers that the job's
+# config uses (``${netviz_uid:}``) must exist there too.
+register_resolvers()
 
 log = logging.getLogger("netviz")
 EXIT_BAD_INPUT = 2
@@ -104,10 +109,8 @@ def run_hydra(argv: Sequence[str]) -> None:
     import hydra
 
     from netviz.config import CONF_DIR
-    from netviz.sweep import register_resolvers
 
     check_command_line(argv)
-    register_resolvers()
     main = hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")(hydra_job)
     sys.argv = [sys.argv[0], *argv]
     main()

@@ -14,11 +14,13 @@ one-line account.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import csv
 import logging
 import os
 import shlex
+import socket
 import sys
 import tempfile
 import uuid
@@ -27,6 +29,8 @@ from typing import Any
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
+
+from netviz.mlflow_worker import FAILURE_TAG, HOST_TAG, PID_TAG
 
 log = logging.getLogger("netviz")
 PARENT_FILE = ".netviz_parent_run"
@@ -85,6 +89,7 @@ class SweepCallback(Callback):
     def __init__(self) -> None:
         self.parent: str | None = None
         self.uri: str | None = None
+        self._ended = False
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         if not config.tracking.enabled:
@@ -115,10 +120,13 @@ class SweepCallback(Callback):
             "swept_keys": ", ".join(swept),
             "jobs": str(jobs),
             "technique": str(config.technique),
+            PID_TAG: str(os.getpid()),
+            HOST_TAG: socket.gethostname(),
             **({"figure": figure} if figure else {}),
         }
         run = client.create_run(experiment_id, run_name=name, tags=tags)
         self.parent = run.info.run_id
+        atexit.register(self._abandoned, client)
         self.experiment_id = experiment_id
         for key, values in swept.items():
             client.log_param(self.parent, f"sweep.{key}", ",".join(values)[:6000])
@@ -127,7 +135,15 @@ class SweepCallback(Callback):
         Path(sweep_dir).mkdir(parents=True, exist_ok=True)
         (Path(sweep_dir) / PARENT_FILE).write_text(self.parent)
 
+    def _abandoned(self, client) -> None:
+        """At exit, a parent whose sweep never reached its end (a launcher's error, a signal) is FAILED."""
+        if self.parent is not None and not self._ended:
+            with contextlib.suppress(Exception):
+                client.set_tag(self.parent, FAILURE_TAG, "the sweep ended before all its jobs had run")
+                client.set_terminated(self.parent, status="FAILED")
+
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        self._ended = True
         from netviz.cli import FAILURE_FILE
 
         sweep_dir = Path(str(config.hydra.sweep.dir))
