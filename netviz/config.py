@@ -71,6 +71,7 @@ class NetvizConfig:
     seed: int = 0
     figure: Optional[str] = None  # write the composed figure to this PNG path as well
     debug: bool = False  # show tracebacks instead of one-line errors
+    resume: bool = False  # skip the job if its experiment has a FINISHED run of the same config
     # Each technique's own options, filled by conf/technique/<name>.yaml.
     saliency: Any = None
     adversarial: Any = None

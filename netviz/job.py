@@ -138,7 +138,7 @@ def job_params(cfg: DictConfig) -> dict[str, str]:
 def config_hash(cfg: DictConfig) -> str:
     """A hash of what the job computes (bookkeeping left out): equal hashes, equal work."""
     resolved = resolved_config(cfg)
-    for key in ("tracking", "debug", "figure"):
+    for key in ("tracking", "debug", "figure", "resume"):
         resolved.pop(key, None)
     (resolved.get("trainer") or {}).pop("progress", None)
     return hashlib.sha256(json.dumps(resolved, sort_keys=True, default=str).encode()).hexdigest()[:16]
@@ -246,7 +246,15 @@ def run_job(cfg: DictConfig, overrides: Sequence[str] | None = None):
                     tags=tags,
                     params=job_params(cfg),
                     parent_run_id=(sweep or {}).get("parent_run_id"),
+                    share_worker=sweep is not None,
+                    skip_if_finished=tags["config_hash"] if cfg.get("resume") else None,
                 ).start()
+                if cfg.get("resume"):
+                    tracker.wait()
+                    if tracker.skipped:
+                        print(f"netviz: skipped: run {tracker.skipped} already FINISHED with this config (resume=true)", file=sys.stderr)
+                        tracker.finish()
+                        return None
             result = _compute(cfg, tracker)
             figure = None
             if cfg.figure:

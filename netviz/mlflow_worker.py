@@ -9,9 +9,12 @@ request per line on stdin and answers one JSON line each on its protocol pipe:
    -> ``{"run_id", "experiment_id"}``
 2. ``{"live": {metrics: [[key, value, step]], images: [[key, step, png path]]}}``: no answer (the
    loop never waits for the store); written as it arrives, while the job runs.
+   With ``skip_if_finished: <config hash>`` (``resume=true``), an experiment's ``FINISHED`` run of
+   that config answers ``{"skipped": run_id}`` instead, and no run is made.
 3. ``{"log": {metrics, images, artifacts: [[path, folder]], run_name}}`` -> ``{"ok": true}``
-4. ``{"finish": {"status": "FINISHED" | "FAILED" | "KILLED", "reason": str | None}}`` -> ``{"ok": true}``,
-   then it exits.
+4. ``{"finish": {"status": "FINISHED" | "FAILED" | "KILLED", "reason": str | None}}`` -> ``{"ok": true}``;
+   then the next ``open`` (a sweep's next job in the same process: one worker, one store
+   connection for the whole sweep), until the input ends.
 
 Any failure answers ``{"error": "<one line>"}``. If its input ends without a ``finish`` (the job was
 killed, or died of an out-of-memory kill), it marks the run ``FAILED`` with the reason "job process
@@ -101,19 +104,35 @@ def fail_abandoned_runs(client, experiment_id: str) -> None:
 class Worker:
     def __init__(self) -> None:
         self.client = None
+        self.uri: str | None = None
         self.run_id: str | None = None
 
-    def open(self, uri, experiment, artifact_location, run_name, tags, params, database=None, parent_run_id=None) -> dict:
+    def open(
+        self, uri, experiment, artifact_location, run_name, tags, params, database=None, parent_run_id=None, skip_if_finished=None
+    ) -> dict:
         from mlflow.entities import Param
 
         quiet_mlflow()
-        client, experiment_id = open_experiment(uri, experiment, artifact_location, database)
+        if self.client is not None and self.uri == uri:  # the sweep's previous job opened this store
+            client = self.client
+            found = client.get_experiment_by_name(experiment)
+            experiment_id = found.experiment_id if found else client.create_experiment(experiment, artifact_location=artifact_location)
+        else:
+            client, experiment_id = open_experiment(uri, experiment, artifact_location, database)
+        if skip_if_finished:
+            done = client.search_runs(
+                [experiment_id],
+                filter_string=f"tags.config_hash = '{skip_if_finished}' and attributes.status = 'FINISHED'",
+                max_results=1,
+            )
+            if done:
+                return {"skipped": done[0].info.run_id, "experiment_id": experiment_id}
         with contextlib.suppress(Exception):  # tidying up others' runs never fails this one
             fail_abandoned_runs(client, experiment_id)
         tags = dict(tags)
         if parent_run_id:
             tags["mlflow.parentRunId"] = parent_run_id
-        self.client = client
+        self.client, self.uri = client, uri
         self.run_id = client.create_run(experiment_id, run_name=run_name, tags=tags).info.run_id
         items = [Param(k, v) for k, v in params.items()]
         for i in range(0, len(items), 100):
@@ -181,27 +200,27 @@ def one_line(exc: BaseException) -> str:
 
 
 def main() -> None:
+    """Serve runs one after another (a sweep's jobs in one process share one worker) until the input ends."""
     # Ctrl-C in the terminal is for the job, which ends the run itself (a session of our own already
     # keeps the terminal's signals away; this covers a worker started by other means).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # The protocol gets its own copy of stdout; anything else printing to stdout goes to stderr.
     protocol = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)
-    worker = Worker()
-    failed = False
-    finished = False
+    worker, failed = Worker(), False
     for line in sys.stdin:
         request = json.loads(line)
         ((verb, argument),) = request.items()
         if verb == "live":
-            if not failed:
+            if not failed and worker.run_id is not None:
                 with contextlib.suppress(Exception):  # a live point lost is not worth stopping the job for
                     worker.live(**argument)
             continue
         try:
-            if failed and verb != "finish":
+            if failed and verb not in ("finish", "open"):
                 raise RuntimeError("the run could not be opened")
             if verb == "open":
+                failed = False
                 answer = worker.open(**argument)
             elif verb == "log":
                 answer = worker.log(**argument)
@@ -213,9 +232,8 @@ def main() -> None:
         protocol.write(json.dumps(answer) + "\n")
         protocol.flush()
         if verb == "finish":
-            finished = True
-            break
-    if not finished:
+            worker.run_id, failed = None, False  # ready for the sweep's next job
+    if worker.run_id is not None:
         with contextlib.suppress(Exception):
             worker.finish("FAILED", ENDED_WITHOUT_FINISHING)
 

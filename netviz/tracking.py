@@ -155,7 +155,13 @@ class Tracker:
         tags: run tags.
         params: run params (a flat mapping; see :func:`flatten`).
         parent_run_id: the sweep's parent run, if the job belongs to one.
+        share_worker: keep the worker (its MLflow import and store connection) for the next run
+            tracked from this process to the same store: a sweep's jobs pay for them once.
+        skip_if_finished: a config hash: if the experiment has a ``FINISHED`` run with it, make no
+            run and set :attr:`skipped` to that run's id instead (``resume=true``).
     """
+
+    _shared_workers: dict[str, subprocess.Popen] = {}
 
     def __init__(
         self,
@@ -165,8 +171,13 @@ class Tracker:
         tags: Mapping[str, str] | None = None,
         params: Mapping[str, str] | None = None,
         parent_run_id: str | None = None,
+        share_worker: bool = False,
+        skip_if_finished: str | None = None,
     ) -> None:
         self.uri = absolute_uri(uri)
+        self.share_worker = share_worker
+        self.skip_if_finished = skip_if_finished
+        self.skipped: str | None = None
         self.experiment = experiment
         self.run_name = run_name
         self.tags = {k: str(v) for k, v in (tags or {}).items() if v is not None}
@@ -196,14 +207,20 @@ class Tracker:
             "MLFLOW_HTTP_REQUEST_TIMEOUT": os.environ.get("MLFLOW_HTTP_REQUEST_TIMEOUT", "20"),
         }
         self._staging = tempfile.TemporaryDirectory(prefix="netviz-")
-        self._worker = subprocess.Popen(
-            [sys.executable, "-m", "netviz.mlflow_worker"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-            env=env,
-            start_new_session=True,  # the terminal's Ctrl-C and a signal to the job's group are the job's
-        )
+        shared = Tracker._shared_workers.get(self.uri)
+        if self.share_worker and shared is not None and shared.poll() is None:
+            self._worker = shared
+        else:
+            self._worker = subprocess.Popen(
+                [sys.executable, "-m", "netviz.mlflow_worker"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+                env=env,
+                start_new_session=True,  # the terminal's Ctrl-C and a signal to the job's group are the job's
+            )
+            if self.share_worker:
+                Tracker._shared_workers[self.uri] = self._worker
         self._outbox = queue.Queue()
         self._writer = threading.Thread(target=self._write_loop, name="netviz-tracking", daemon=True)
         self._writer.start()
@@ -218,6 +235,7 @@ class Tracker:
                 "params": self.params,
                 "database": None if database is None else str(database),
                 "parent_run_id": self.parent_run_id,
+                "skip_if_finished": self.skip_if_finished,
             },
         )
         return self
@@ -270,7 +288,8 @@ class Tracker:
             self._opened = True
             self._outbox.join()
             answer = self._answer()
-            self.run_id, self.experiment_id = answer["run_id"], answer.get("experiment_id")
+            self.run_id, self.experiment_id = answer.get("run_id"), answer.get("experiment_id")
+            self.skipped = answer.get("skipped")
 
     # ----- live values while the loop runs -----------------------------------------------------------
 
@@ -380,8 +399,9 @@ class Tracker:
             # The run is complete once the worker has answered; its interpreter's shutdown (about
             # half a second of MLflow teardown) is not waited for.
             self._outbox.put(None)
-            with contextlib.suppress(OSError):
-                self._worker.stdin.close()
+            if not (self.share_worker and Tracker._shared_workers.get(self.uri) is self._worker):
+                with contextlib.suppress(OSError):
+                    self._worker.stdin.close()
             self._worker = None
             if self._staging is not None:
                 self._staging.cleanup()
@@ -391,6 +411,7 @@ class Tracker:
         """Stop without a word to the worker (the process is going down): the worker marks the run
         ``FAILED`` when its input ends, and the staging folder is removed."""
         if self._worker is not None:
+            Tracker._shared_workers.pop(self.uri, None)
             with contextlib.suppress(OSError):
                 self._worker.stdin.close()
             self._worker = None
