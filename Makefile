@@ -14,7 +14,8 @@ help:  ## list the targets
 	@grep -hE '^[a-z0-9%-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
 install:  ## install netviz and its test tools into the current Python
-	$(PYTHON) -m pip install --quiet --disable-pip-version-check -e ".[dev]"
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check -e ".[dev]" torch==2.14.1 torchvision==0.29.1
+	$(PYTHON) -m pip install --quiet --disable-pip-version-check --no-deps torchattacks==3.5.1 torch-lucent==0.1.8 torch==2.14.1 torchvision==0.29.1
 
 demo: install  ## saliency maps of the bundled photos with the offline model (no network needed)
 	$(PYTHON) run.py model=efficientnet_lite0 figure=figures/demo.png

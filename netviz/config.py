@@ -53,6 +53,7 @@ class TrainerConfig:
     devices: Any = 1
     log_every: int = 10
     progress: Optional[bool] = None  # None: a progress bar when the loop has more than one step
+    device_index: Optional[int] = None  # the GPU of this job; None: the job number modulo the GPUs in a sweep
 
 
 @dataclass

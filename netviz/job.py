@@ -310,10 +310,37 @@ def _compute(cfg: DictConfig, tracker):
         class_index=classifier.class_index,
         **_supported(load_images, data, classifier),
     )
-    trainer = {"accelerator": cfg.trainer.accelerator, "devices": cfg.trainer.devices, "progress": cfg.trainer.progress}
+    accelerator, devices = job_device(cfg)
+    trainer = {"accelerator": accelerator, "devices": devices, "progress": cfg.trainer.progress}
     live = tracker.live() if tracker is not None else contextlib.nullcontext()
     with live:
         return technique(classifier, images, cfg, trainer)
+
+
+def job_device(cfg: DictConfig) -> tuple[str, object]:
+    """``(accelerator, devices)`` for this job's loop: on a machine with several GPUs, the jobs of a
+    sweep are spread one per GPU (``trainer.device_index``, else the job number modulo the GPUs);
+    under a launcher that gives each job its own GPU (Ray, SLURM: ``CUDA_VISIBLE_DEVICES`` shows
+    one), that one is the job's."""
+    accelerator, devices = str(cfg.trainer.accelerator), cfg.trainer.devices
+    if accelerator == "cpu":
+        return accelerator, devices
+    import torch
+
+    count = torch.cuda.device_count()
+    if count <= 1:
+        return accelerator, devices
+    index = cfg.trainer.get("device_index")
+    if index is None:
+        from hydra.core.hydra_config import HydraConfig
+        from hydra.types import RunMode
+
+        if not (HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN):
+            return accelerator, devices
+        index = int(HydraConfig.get().job.num) % count
+    if not 0 <= int(index) < count:
+        raise NetvizError(f"trainer.device_index={index}: this machine has GPUs 0..{count - 1}")
+    return "gpu", [int(index)]
 
 
 def _supported(function, options: Mapping, classifier) -> dict:
