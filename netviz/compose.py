@@ -54,6 +54,8 @@ PARAM_LABELS = {"l2": "L2", "classviz.blur_every": "blur every", "adversarial.ep
 NONE_MEANS = {"classviz.blur_every": "no blur"}
 # Per-sample metrics holding the model's final probability for the sample's target, by technique.
 PROBABILITY_METRICS = ("final_probability", "target_prob_end", "prob_predicted")
+# Panels at least this many times wider than tall are strips: a run's strips stack in a column.
+STRIP_ASPECT = 1.5
 # A caption lists its samples up to this many; beyond, it counts them.
 LISTED_SAMPLES = 4
 
@@ -184,7 +186,8 @@ def sweep_figure(uri: str, runs: Sequence[RunRecord], title: str | None = None):
     """The grid of a sweep's final images (a matplotlib Figure), or ``None`` when there are no runs.
 
     Columns are the values of the fastest-changing swept param (headed once above the grid), rows
-    those of the slowest when two params were swept; every image is titled with its sample and the
+    those of the slowest when two params were swept; a run's images go side by side, or, when they
+    are strips (adversarial panels), one above the other. Every image is titled with its sample and the
     model's final probability for its target. A job that failed (or is still running) is an empty
     cell titled with its status, so a sweep with a failed job still gets its summary.
 
@@ -207,17 +210,22 @@ def sweep_figure(uri: str, runs: Sequence[RunRecord], title: str | None = None):
         [r.params.get(fast) for r in row] == [r.params.get(fast) for r in grid[0]] for row in grid
     )
     in_titles = [] if headed else varied
-    cells, titles = [], []
-    for row in grid:
-        row_cells, row_titles = [], []
-        for run in row:
-            found = panels[run.run_id]
-            for sample, image in found + [("", None)] * (per_run - len(found)):
-                row_cells.append(image)
-                row_titles.append(cell_title(run, sample, in_titles) if image is not None else sample)
-        cells.append(row_cells)
-        titles.append(row_titles)
-    headers = [setting(fast, run.params.get(fast)) for run in grid[0] for _ in range(per_run)] if headed else None
+
+    def cells_of(run: RunRecord) -> list[tuple[np.ndarray | None, str]]:
+        """``(image, title)`` of each of a run's panels, padded with empty cells to ``per_run``."""
+        found = panels[run.run_id] + [("", None)] * (per_run - len(panels[run.run_id]))
+        return [(image, sample if image is None else cell_title(run, sample, in_titles)) for sample, image in found]
+
+    shown = [image for found in panels.values() for _, image in found if image is not None]
+    if len(grid) == 1 and per_run > 1 and all(image.shape[1] >= STRIP_ASPECT * image.shape[0] for image in shown):
+        # strips (adversarial rows, start | final) stack in their run's column instead of one long row
+        columns = [cells_of(run) for run in grid[0]]
+        entries, repeat = [[column[i] for column in columns] for i in range(per_run)], 1
+    else:
+        entries, repeat = [[entry for run in row for entry in cells_of(run)] for row in grid], per_run
+    cells = [[image for image, _ in row] for row in entries]
+    titles = [[title for _, title in row] for row in entries]
+    headers = [setting(fast, run.params.get(fast)) for run in grid[0] for _ in range(repeat)] if headed else None
     row_labels = [setting(varied[0], row[0].params.get(varied[0])) for row in grid] if headed and len(varied) == 2 else None
     samples = [sample for run in runs if run.status == "FINISHED" for sample, image in panels[run.run_id] if image is not None]
     return grid_figure(

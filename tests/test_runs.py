@@ -33,15 +33,15 @@ class Store:
         self.clock = 1_000_000
         self.images: dict[str, dict[str, np.ndarray]] = {}  # run id -> {sample: image}
 
-    def run(self, name, params, tags, samples=(), status="FINISHED", metrics=None, start=None) -> str:
-        """A run with ``params``, ``tags``, one 32 px panel per sample (``panels/<file_name>.png``),
+    def run(self, name, params, tags, samples=(), status="FINISHED", metrics=None, start=None, width=32) -> str:
+        """A run with ``params``, ``tags``, one 32 px tall panel per sample (``panels/<file_name>.png``),
         ``results.json``, the target probability per sample and ``metrics``; ended as ``status``."""
         from mlflow.entities import Metric, Param
 
         self.clock += 1000
         run_id = self.client.create_run(self.experiment, start_time=start or self.clock, tags=tags, run_name=name).info.run_id
         rng = np.random.default_rng(len(self.images))
-        images = {sample: rng.integers(0, 256, (32, 32, 3), dtype=np.uint8) for sample in samples}
+        images = {sample: rng.integers(0, 256, (32, width, 3), dtype=np.uint8) for sample in samples}
         values = dict(metrics or {})
         values |= {f"final_probability/{metric_name(s)}": float(rng.uniform()) for s in samples}
         self.client.log_batch(
@@ -84,6 +84,14 @@ def store(tmp_path_factory):
         children[job] = store.run(f"fig9 blur_every={blur}", SETTINGS | {"classviz.blur_every": blur}, tags, samples, status, metrics)
     store.fig9 = [children[job] for job in range(3)]
     store.client.set_terminated(store.parent, "FINISHED")
+    # An adversarial sweep over two methods, two pairs each, whose panels are wide strips.
+    store.attack = store.run("attack sweep", {}, {})
+    tags = {"technique": "adversarial", "model": "efficientnet_lite0", PARENT_TAG: store.attack}
+    pairs = [pair_name("quail", "stingray"), pair_name("quail", "desk")]
+    store.attacks = [
+        store.run(method, {"adversarial.method": method, "adversarial.eps": "8"}, tags, pairs, width=4 * 32 + 12)
+        for method in ("naive", "pgd")
+    ]
     return store
 
 
@@ -105,9 +113,11 @@ def test_the_sweep_figure_shows_each_jobs_images_and_a_failed_job_as_an_empty_ce
     assert titles[1] == "FAILED" and not figure.axes[1].images
     for title, child in zip([titles[0], titles[2]], [children[0], children[2]]):
         assert title == f"Yorkshire terrier, p={child.metrics['final_probability/Yorkshire terrier']:.2f}"
-    texts = [t.get_text() for t in figure.texts]
-    assert texts[0].startswith("Class visualization of Yorkshire terrier with efficientnet_lite0: iterations 200")
-    assert texts[0].replace("\n", " ").endswith("blur every 2 | 20 | none")
+    texts = [" ".join(t.get_text().split()) for t in figure.texts]  # wrapped lines read as one
+    assert texts[0] == (
+        "Class visualization of Yorkshire terrier with efficientnet_lite0: iterations 200, lr 5, L2 1e-3; "
+        "blur every 2 | 20 | none"
+    )
     assert texts[1:] == ["blur every 2", "blur every 20", "no blur"]  # the column headers
     assert sweep_figure(store.uri, []) is None
 
@@ -132,9 +142,23 @@ def test_without_a_parent_run_the_newest_sweep_id_is_composed_as_a_grid(store, t
     runs = figure_runs(store.uri, "fig7")
     assert [r.run_id for r in runs] == store.fig7
     figure = sweep_figure(store.uri, runs)
-    texts = [t.get_text() for t in figure.texts]
+    texts = [" ".join(t.get_text().split()) for t in figure.texts]
     assert texts[1:3] == ["lr 0.1", "lr 10"] and texts[3:] == ["iterations 200", "iterations 1000"]
     sample = pair_name("hay", "snail")  # its panel is "hay to snail.png": the title gives the name itself
     assert all(ax.get_title().startswith(f"{sample}, p=") for ax in figure.axes)
     assert texts[0].startswith("Class visualization of snail from hay with efficientnet_lite0")
     assert compose_figure("fig7", store.uri, tmp_path / "fig7.png").is_file()
+
+
+def test_a_sweeps_strips_stack_in_their_runs_column(store):
+    figure = sweep_figure(store.uri, find_children(store.uri, store.attack))
+    assert [t.get_text() for t in figure.texts][1:] == ["method naive", "method pgd"]
+    boxes = [ax.get_window_extent() for ax in figure.axes]
+    assert len(boxes) == 4 and all(round(box.width) == 4 * 32 + 12 for box in boxes)
+    # rows are the pairs, columns the runs: naive's two strips one above the other, pgd's beside them
+    (naive_stingray, pgd_stingray), (naive_desk, pgd_desk) = boxes[:2], boxes[2:]
+    assert naive_stingray.x0 == naive_desk.x0 and naive_desk.y1 < naive_stingray.y0
+    assert pgd_stingray.x0 > naive_stingray.x1 and pgd_stingray.y0 == naive_stingray.y0
+    assert [ax.get_title().split(",")[0] for ax in figure.axes] == ["quail→stingray", "quail→stingray", "quail→desk", "quail→desk"]
+    caption = " ".join(figure.texts[0].get_text().split())
+    assert caption == "Adversarial examples of quail→stingray, quail→desk with efficientnet_lite0: eps 8; method naive | pgd"
