@@ -110,42 +110,20 @@ def grid_figure(
     unit = dpi / FIGURE_DPI
     margin, gap, pad = round(MARGIN_PX * unit), round(GAP_PX * unit), round(TITLE_PAD_PX * unit)
 
-    # Image boxes: each column as wide as its widest image, each row as tall as its tallest, all
-    # enlarged by one whole factor when the images are small.
-    shapes = [[None if image is None else np.asarray(image).shape[:2] for image in row] for row in cells]
-    known = [shape for row in shapes for shape in row if shape is not None]
-    longest = max((max(shape) for shape in known), default=round(cell_inches * dpi))
-    scale = max(1, int(cell_inches * dpi // longest))
-    typical = (  # the size of an empty cell in a row or column without images: the largest image's
-        max((shape[0] for shape in known), default=longest) * scale,
-        max((shape[1] for shape in known), default=longest) * scale,
-    )
-    col_width = [
-        max((shapes[r][c][1] * scale for r in range(rows) if c < len(shapes[r]) and shapes[r][c]), default=typical[1])
-        for c in range(cols)
-    ]
-    row_height = [max((shape[0] * scale for shape in shapes[r] if shape), default=typical[0]) for r in range(rows)]
+    shapes, scale, col_width, row_height = _image_boxes(cells, round(cell_inches * dpi))
 
     figure = Figure(dpi=dpi)
     FigureCanvasAgg(figure)
     measure = _TextMeasure(dpi)
 
     # Texts, wrapped to their room and measured in pixels.
-    cell_titles = [
-        [
-            measure.fit(titles[r][c] if titles is not None and c < len(titles[r]) else "", col_width[c], TITLE_POINTS)
-            for c in range(cols)
-        ]
-        for r in range(rows)
-    ]
+    cell_titles = [[measure.fit(_at(titles, r, c), col_width[c], TITLE_POINTS) for c in range(cols)] for r in range(rows)]
     title_band = [max((t.height for t in cell_titles[r]), default=0) for r in range(rows)]
     title_band = [band + pad if band else 0 for band in title_band]
-    headers = [measure.fit(column_headers[c] if column_headers is not None and c < len(column_headers) else "",
-                           col_width[c], HEADER_POINTS, weight="bold") for c in range(cols)]
+    headers = [measure.fit(_at([column_headers], 0, c), col_width[c], HEADER_POINTS, weight="bold") for c in range(cols)]
     header_band = max((h.height for h in headers), default=0)
     header_band = header_band + pad if header_band else 0
-    labels = [measure.fit(row_labels[r] if row_labels is not None and r < len(row_labels) else "",
-                          ROW_LABEL_MAX_PX * unit, LABEL_POINTS) for r in range(rows)]
+    labels = [measure.fit(_at([row_labels], 0, r), ROW_LABEL_MAX_PX * unit, LABEL_POINTS) for r in range(rows)]
     label_band = max((label.width for label in labels), default=0)
     label_band = label_band + gap if label_band else 0
 
@@ -196,6 +174,33 @@ def grid_figure(
                         fontsize=LABEL_POINTS, ha="right", va="center", linespacing=measure.spacing)
         top += row_height[r] + gap
     return figure
+
+
+def _image_boxes(cells: Sequence[Sequence[np.ndarray | None]], enlarge_to_px: int):
+    """``(shapes, scale, column widths, row heights)`` in pixels: each column as wide as its widest
+    image, each row as tall as its tallest, all enlarged by one whole ``scale`` when the images are
+    small (the largest that keeps the longest side within ``enlarge_to_px``); an empty cell where no
+    image sets the size is as large as the largest image."""
+    rows, cols = len(cells), max(len(r) for r in cells)
+    shapes = [[None if image is None else np.asarray(image).shape[:2] for image in row] for row in cells]
+    known = [shape for row in shapes for shape in row if shape is not None]
+    longest = max((max(shape) for shape in known), default=enlarge_to_px)
+    scale = max(1, enlarge_to_px // longest)
+    empty_height = max((shape[0] for shape in known), default=longest) * scale
+    empty_width = max((shape[1] for shape in known), default=longest) * scale
+    col_width = [
+        max((shapes[r][c][1] * scale for r in range(rows) if c < len(shapes[r]) and shapes[r][c]), default=empty_width)
+        for c in range(cols)
+    ]
+    row_height = [max((shape[0] * scale for shape in shapes[r] if shape), default=empty_height) for r in range(rows)]
+    return shapes, scale, col_width, row_height
+
+
+def _at(table: Sequence[Sequence[str] | None] | None, row: int, col: int) -> str:
+    """``table[row][col]``, or ``""`` where the table, the row or the entry is missing."""
+    if table is None or row >= len(table) or table[row] is None or col >= len(table[row]):
+        return ""
+    return table[row][col] or ""
 
 
 class _TextMeasure:

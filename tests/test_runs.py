@@ -84,6 +84,9 @@ def store(tmp_path_factory):
         children[job] = store.run(f"fig9 blur_every={blur}", SETTINGS | {"classviz.blur_every": blur}, tags, samples, status, metrics)
     store.fig9 = [children[job] for job in range(3)]
     store.client.set_terminated(store.parent, "FINISHED")
+    # fig11 from a parent that carries the figure's tag while its one child does not.
+    store.fig11_parent = store.run("fig11 sweep", {}, {"figure": "fig11"})
+    store.fig11 = store.run("hay", SETTINGS, {PARENT_TAG: store.fig11_parent} | CLASSVIZ, [pair_name("hay", "snail")])
     # An adversarial sweep over two methods, two pairs each, whose panels are wide strips.
     store.attack = store.run("attack sweep", {}, {})
     tags = {"technique": "adversarial", "model": "efficientnet_lite0", PARENT_TAG: store.attack}
@@ -136,6 +139,10 @@ def test_a_report_figure_is_composed_from_its_parent_runs_children(store, tmp_pa
     assert "figure written to" in capsys.readouterr().out
     written = Image.open(tmp_path / "fig9.png")
     assert written.width >= 3 * 32 and written.height >= 32
+
+
+def test_a_parent_tagged_with_the_figure_is_found_when_its_children_are_not_tagged(store):
+    assert [r.run_id for r in figure_runs(store.uri, "fig11")] == [store.fig11]
 
 
 def test_without_a_parent_run_the_newest_sweep_id_is_composed_as_a_grid(store, tmp_path):
