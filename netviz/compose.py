@@ -41,7 +41,11 @@ from netviz.runs import (
 )
 
 # What a caption says a technique shows.
-TECHNIQUE_TITLES = {"classviz": "Class visualization", "adversarial": "Adversarial examples", "saliency": "Saliency maps"}
+TECHNIQUE_TITLES = {
+    "classviz": "Class visualization",
+    "adversarial": "Adversarial examples",
+    "saliency": "Saliency maps",
+}
 # The settings a caption names for each technique (those the sweep did not vary), in this order.
 DESCRIBED_PARAMS = {
     "classviz": ("iterations", "lr", "l2", "classviz.blur_every"),
@@ -49,7 +53,12 @@ DESCRIBED_PARAMS = {
     "saliency": (),
 }
 # How a caption, header or label names a param where its key is not what the report says.
-PARAM_LABELS = {"l2": "L2", "classviz.blur_every": "blur every", "adversarial.eps": "eps", "adversarial.method": "method"}
+PARAM_LABELS = {
+    "l2": "L2",
+    "classviz.blur_every": "blur every",
+    "adversarial.eps": "eps",
+    "adversarial.method": "method",
+}
 # What a header or label says for a param set to none, where "<param> none" would not read.
 NONE_MEANS = {"classviz.blur_every": "no blur"}
 # Per-sample metrics holding the model's final probability for the sample's target, by technique.
@@ -226,8 +235,10 @@ def sweep_figure(uri: str, runs: Sequence[RunRecord], title: str | None = None):
     cells = [[image for image, _ in row] for row in entries]
     titles = [[title for _, title in row] for row in entries]
     headers = [setting(fast, run.params.get(fast)) for run in grid[0] for _ in range(repeat)] if headed else None
-    row_labels = [setting(varied[0], row[0].params.get(varied[0])) for row in grid] if headed and len(varied) == 2 else None
-    samples = [sample for run in runs if run.status == "FINISHED" for sample, image in panels[run.run_id] if image is not None]
+    row_labels = None
+    if headed and len(varied) == 2:
+        row_labels = [setting(varied[0], row[0].params.get(varied[0])) for row in grid]
+    samples = [sample for found in panels.values() for sample, image in found if image is not None]
     return grid_figure(
         cells, titles, row_labels=row_labels, suptitle=title or caption(runs, samples), column_headers=headers
     )
@@ -290,7 +301,9 @@ def compose_figure(figure: str, uri: str | None = None, output: str | Path | Non
     uri = uri or default_tracking_uri()
     store = sqlite_path(uri)
     if store is not None and not store.is_file():
-        raise NetvizError(f"no tracking store at {store}; run `make {figure}` first or give tracking.uri=<the runs' store>")
+        raise NetvizError(
+            f"no tracking store at {store}; run `make {figure}` first or give tracking.uri=<the runs' store>"
+        )
     runs = figure_runs(uri, figure)
     if not any(run.status == "FINISHED" for run in runs):
         raise NetvizError(f"no finished runs tagged figure={figure} in {uri}; run `make {figure}` first")

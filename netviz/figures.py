@@ -117,10 +117,14 @@ def grid_figure(
     measure = _TextMeasure(dpi)
 
     # Texts, wrapped to their room and measured in pixels.
-    cell_titles = [[measure.fit(_at(titles, r, c), col_width[c], TITLE_POINTS) for c in range(cols)] for r in range(rows)]
+    cell_titles = [
+        [measure.fit(_at(titles, r, c), col_width[c], TITLE_POINTS) for c in range(cols)] for r in range(rows)
+    ]
     title_band = [max((t.height for t in cell_titles[r]), default=0) for r in range(rows)]
     title_band = [band + pad if band else 0 for band in title_band]
-    headers = [measure.fit(_at([column_headers], 0, c), col_width[c], HEADER_POINTS, weight="bold") for c in range(cols)]
+    headers = [
+        measure.fit(_at([column_headers], 0, c), col_width[c], HEADER_POINTS, weight="bold") for c in range(cols)
+    ]
     header_band = max((h.height for h in headers), default=0)
     header_band = header_band + pad if header_band else 0
     labels = [measure.fit(_at([row_labels], 0, r), ROW_LABEL_MAX_PX * unit, LABEL_POINTS) for r in range(rows)]
@@ -253,7 +257,8 @@ def wrap(title: str, width: int) -> str:
 
 
 def save_figure(figure, path: str | Path, dpi: int = FIGURE_DPI) -> Path:
-    """Write ``figure`` as a PNG at ``dpi`` (the one :func:`grid_figure` lays out for), creating folders; return the path."""
+    """Write ``figure`` as a PNG at ``dpi`` (the one :func:`grid_figure` lays out for), creating folders;
+    return the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=dpi)

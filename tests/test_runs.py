@@ -33,13 +33,14 @@ class Store:
         self.clock = 1_000_000
         self.images: dict[str, dict[str, np.ndarray]] = {}  # run id -> {sample: image}
 
-    def run(self, name, params, tags, samples=(), status="FINISHED", metrics=None, start=None, width=32) -> str:
+    def run(self, name, params, tags, samples=(), status="FINISHED", metrics=None, width=32) -> str:
         """A run with ``params``, ``tags``, one 32 px tall panel per sample (``panels/<file_name>.png``),
         ``results.json``, the target probability per sample and ``metrics``; ended as ``status``."""
         from mlflow.entities import Metric, Param
 
         self.clock += 1000
-        run_id = self.client.create_run(self.experiment, start_time=start or self.clock, tags=tags, run_name=name).info.run_id
+        run = self.client.create_run(self.experiment, start_time=self.clock, tags=tags, run_name=name)
+        run_id = run.info.run_id
         rng = np.random.default_rng(len(self.images))
         images = {sample: rng.integers(0, 256, (32, width, 3), dtype=np.uint8) for sample in samples}
         values = dict(metrics or {})
@@ -81,7 +82,8 @@ def store(tmp_path_factory):
         tags = {"figure": "fig9", PARENT_TAG: store.parent, "job_num": str(job), "sweep_id": "multirun/fig9"} | CLASSVIZ
         samples = ["Yorkshire terrier"] if status == "FINISHED" else []
         metrics = {"mean_final_probability": 0.1 * (job + 1), "target_top1_rate": 1.0} if status == "FINISHED" else {}
-        children[job] = store.run(f"fig9 blur_every={blur}", SETTINGS | {"classviz.blur_every": blur}, tags, samples, status, metrics)
+        params = SETTINGS | {"classviz.blur_every": blur}
+        children[job] = store.run(f"fig9 blur_every={blur}", params, tags, samples, status, metrics)
     store.fig9 = [children[job] for job in range(3)]
     store.client.set_terminated(store.parent, "FINISHED")
     # fig11 from a parent that carries the figure's tag while its one child does not.
@@ -166,6 +168,9 @@ def test_a_sweeps_strips_stack_in_their_runs_column(store):
     (naive_stingray, pgd_stingray), (naive_desk, pgd_desk) = boxes[:2], boxes[2:]
     assert naive_stingray.x0 == naive_desk.x0 and naive_desk.y1 < naive_stingray.y0
     assert pgd_stingray.x0 > naive_stingray.x1 and pgd_stingray.y0 == naive_stingray.y0
-    assert [ax.get_title().split(",")[0] for ax in figure.axes] == ["quail→stingray", "quail→stingray", "quail→desk", "quail→desk"]
+    samples = [ax.get_title().split(",")[0] for ax in figure.axes]
+    assert samples == ["quail→stingray", "quail→stingray", "quail→desk", "quail→desk"]
     caption = " ".join(figure.texts[0].get_text().split())
-    assert caption == "Adversarial examples of quail→stingray, quail→desk with efficientnet_lite0: eps 8; method naive | pgd"
+    assert caption == (
+        "Adversarial examples of quail→stingray, quail→desk with efficientnet_lite0: eps 8; method naive | pgd"
+    )
