@@ -210,7 +210,7 @@ def _at(table: Sequence[Sequence[str] | None] | None, row: int, col: int) -> str
 class _TextMeasure:
     """Wraps text to a width in pixels and measures it as matplotlib will draw it at ``dpi``."""
 
-    spacing = 1.2  # matplotlib's default line spacing, in font sizes
+    spacing = "normal"  # each line as tall as the font: titles of one row share a baseline
 
     def __init__(self, dpi: int) -> None:
         from matplotlib.backends.backend_agg import FigureCanvasAgg

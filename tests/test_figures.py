@@ -165,3 +165,15 @@ def test_difference_image_of_no_change_or_a_large_change():
     big[0, 0] = 0.6
     image, scale = difference_image(big)
     assert scale == 1 and image[0, 0, 0] == 255 and image[1, 1, 0] == 0  # never shrunk, clipped to valid pixels
+
+
+def test_single_line_titles_of_a_row_share_one_baseline_with_or_without_descenders():
+    figure = grid_figure(images(1, 3, size=32), [["no label", "espresso", "Typy (0.92)"]])
+    renderer = renderer_of(figure)
+    baselines = set()
+    for ax in figure.axes:
+        # matplotlib's own layout of the text: its box, and each line's (width, ascent, descent)
+        _, lines, _ = ax.title._get_layout(renderer)
+        box = ax.title.get_window_extent(renderer)
+        baselines.add(round(box.y0 + lines[-1][1][2], 3))  # the bottom line's baseline
+    assert len(baselines) == 1
