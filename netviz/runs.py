@@ -21,16 +21,21 @@ from netviz.errors import NetvizError
 BOOKKEEPING_PREFIXES = ("tracking.", "trainer.", "hydra.", "figure", "debug")
 
 
+PARENT_TAG = "mlflow.parentRunId"  # MLflow's link from a child run to its parent (a multirun's parent run)
+JOB_NUM_TAG = "job_num"  # Hydra's job number within its multirun: the sweep's order
+
+
 @dataclass(frozen=True)
 class RunRecord:
-    """One finished run as MLflow stores it.
+    """One run as MLflow stores it.
 
     Attributes:
         run_id, run_name: MLflow's identifiers.
         params: the job's flattened config, ``{"lr": "5.0", "classviz.blur_every": "10", ...}``.
-        tags: the run's tags (``figure``, ``sweep_id``, ``technique``, ``model``, ...).
-        start_time: milliseconds since the epoch; jobs of one multirun start in sweep order.
-        metrics: the run's final metrics, ``{"final_probability/Yorkshire_terrier": 0.89, ...}``.
+        tags: the run's tags (``figure``, ``sweep_id``, ``job_num``, ``technique``, ``model``, ...).
+        start_time: milliseconds since the epoch.
+        metrics: the run's final metrics, ``{"final_probability/Yorkshire terrier": 0.89, ...}``.
+        status: ``FINISHED``, ``FAILED``, ``RUNNING``, ``KILLED`` or ``SCHEDULED``.
     """
 
     run_id: str
@@ -39,14 +44,16 @@ class RunRecord:
     tags: dict[str, str]
     start_time: int
     metrics: dict[str, float] = field(default_factory=dict)
+    status: str = "FINISHED"
 
 
 def _quote(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def find_runs(uri: str, tags: Mapping[str, str]) -> list[RunRecord]:
-    """Every finished run, in any experiment of the store at ``uri``, carrying all of ``tags``; oldest first."""
+def search_runs(uri: str, tags: Mapping[str, str], finished_only: bool = True) -> list[RunRecord]:
+    """Every run (finished ones only, by default) in any active experiment of the store at ``uri``
+    carrying all of ``tags``, in sweep order (:func:`in_sweep_order`)."""
     from mlflow import MlflowClient
     from mlflow.entities import ViewType
 
@@ -55,7 +62,8 @@ def find_runs(uri: str, tags: Mapping[str, str]) -> list[RunRecord]:
     if not experiment_ids:
         return []
     clauses = [f"tags.`{key}` = {_quote(str(value))}" for key, value in tags.items()]
-    clauses.append("attributes.status = 'FINISHED'")
+    if finished_only:
+        clauses.append("attributes.status = 'FINISHED'")
     runs = client.search_runs(experiment_ids, filter_string=" and ".join(clauses), max_results=5000)
     records = [
         RunRecord(
@@ -65,14 +73,34 @@ def find_runs(uri: str, tags: Mapping[str, str]) -> list[RunRecord]:
             dict(run.data.tags),
             run.info.start_time,
             dict(run.data.metrics),
+            run.info.status,
         )
         for run in runs
     ]
-    return sorted(records, key=lambda r: (r.start_time, r.run_id))
+    return in_sweep_order(records)
+
+
+def find_runs(uri: str, tags: Mapping[str, str]) -> list[RunRecord]:
+    """Every finished run, in any experiment of the store at ``uri``, carrying all of ``tags``; oldest first."""
+    return sorted(search_runs(uri, tags), key=lambda r: (r.start_time, r.run_id))
+
+
+def find_children(uri: str, parent_run_id: str) -> list[RunRecord]:
+    """The child runs of a multirun's parent run, in sweep order, whatever their status: a failed or
+    still running job is part of the sweep too."""
+    return search_runs(uri, {PARENT_TAG: parent_run_id}, finished_only=False)
+
+
+def in_sweep_order(runs: Sequence[RunRecord]) -> list[RunRecord]:
+    """``runs`` in the order their multirun launched them: by Hydra's job number (tag ``job_num``)
+    when every run has one, else by start time (parallel jobs may start out of order)."""
+    if runs and all(r.tags.get(JOB_NUM_TAG, "").isdigit() for r in runs):
+        return sorted(runs, key=lambda r: (int(r.tags[JOB_NUM_TAG]), r.start_time, r.run_id))
+    return sorted(runs, key=lambda r: (r.start_time, r.run_id))
 
 
 def latest_sweep(runs: Sequence[RunRecord]) -> list[RunRecord]:
-    """The runs of the newest multirun among ``runs`` (those sharing the newest run's ``sweep_id``), oldest first.
+    """The runs of the newest multirun among ``runs`` (those sharing the newest run's ``sweep_id``), in sweep order.
 
     A run without a ``sweep_id`` (a single job) stands alone.
     """
@@ -82,7 +110,7 @@ def latest_sweep(runs: Sequence[RunRecord]) -> list[RunRecord]:
     sweep = newest.tags.get("sweep_id")
     if sweep is None:
         return [newest]
-    return sorted((r for r in runs if r.tags.get("sweep_id") == sweep), key=lambda r: (r.start_time, r.run_id))
+    return in_sweep_order([r for r in runs if r.tags.get("sweep_id") == sweep])
 
 
 def varied_params(runs: Sequence[RunRecord]) -> list[str]:
@@ -119,3 +147,20 @@ def download_images(uri: str, run: RunRecord, folder: str = "panels") -> dict[st
         except Exception as exc:  # noqa: BLE001 - any missing or unreadable artifact is the same problem
             raise NetvizError(f"run {run.run_id} has no {folder}/ artifacts to read ({type(exc).__name__})") from exc
         return {path.stem: np.asarray(Image.open(path).convert("RGB")) for path in sorted(local.glob("*.png"))}
+
+
+def read_results(uri: str, run: RunRecord) -> list[dict]:
+    """The rows of a run's ``results.json`` (one per sample, with its name), or ``[]`` if it has none."""
+    import json
+    import tempfile
+
+    from mlflow import MlflowClient
+
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    with tempfile.TemporaryDirectory(prefix="netviz-runs-") as tmp:
+        try:
+            local = Path(MlflowClient(uri).download_artifacts(run.run_id, "results.json", tmp))
+            rows = json.loads(local.read_text())
+        except Exception:  # noqa: BLE001 - no results.json (or an unreadable one): the panels' file names will do
+            return []
+    return [row for row in rows if isinstance(row, dict)] if isinstance(rows, list) else []
