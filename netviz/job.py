@@ -164,7 +164,7 @@ def short_value(value: str) -> str:
     return text
 
 
-def run_name(cfg: DictConfig, overrides: Sequence[str], subject: str | None = None) -> str:
+def run_name(cfg: DictConfig, overrides: Sequence[str], subject: str | None = None, swept: str | None = None) -> str:
     """A run's name that says what distinguishes it: ``classviz Yorkshire terrier lr=5 l2=1e-3``,
     ``fig9 blur_every=2``, ``adversarial quail→stingray pgd eps=8``; never a path.
 
@@ -185,7 +185,7 @@ def run_name(cfg: DictConfig, overrides: Sequence[str], subject: str | None = No
             subject = ", ".join(map(str, target)) if isinstance(target, list) else str(target)
     if subject:
         parts.append(subject)
-    swept = swept_in_this_sweep()
+    swept = swept_in_this_sweep() if swept is None else {k.strip() for k in swept.split(",") if k.strip()}
     try:
         parsed = OverridesParser.create().parse_overrides([o for o in overrides if "=" in o])
     except Exception:  # noqa: BLE001 - a name is never worth failing a job for
@@ -264,7 +264,7 @@ def run_job(cfg: DictConfig, overrides: Sequence[str] | None = None):
                 log.info("figure written to %s", figure)
             if tracker is not None:
                 files = {"hydra": hydra_dir} if hydra_dir is not None else {}
-                name = None if cfg.tracking.run_name else run_name(cfg, overrides, _subject(result))
+                name = None if cfg.tracking.run_name else run_name(cfg, overrides, _subject(result), tracker.swept_keys)
                 tracker.log_result(result, files, figure=figure, config=None if hydra_dir else resolved_config(cfg), run_name=name)
                 tracker.finish("FINISHED")
                 print(f"netviz: {cfg.technique} run logged to {uri}: {tracker.link()}", file=sys.stderr)

@@ -130,14 +130,19 @@ class Worker:
         with contextlib.suppress(Exception):  # tidying up others' runs never fails this one
             fail_abandoned_runs(client, experiment_id)
         tags = dict(tags)
+        swept = None
+        if not parent_run_id and tags.get("sweep_id"):  # a launcher on another machine: find it in the store
+            parent_run_id = find_parent(client, experiment_id, tags["sweep_id"])
         if parent_run_id:
             tags["mlflow.parentRunId"] = parent_run_id
+            with contextlib.suppress(Exception):
+                swept = client.get_run(parent_run_id).data.tags.get("swept_keys")
         self.client, self.uri = client, uri
         self.run_id = client.create_run(experiment_id, run_name=run_name, tags=tags).info.run_id
         items = [Param(k, v) for k, v in params.items()]
         for i in range(0, len(items), 100):
             client.log_batch(self.run_id, params=items[i : i + 100])
-        return {"run_id": self.run_id, "experiment_id": experiment_id}
+        return {"run_id": self.run_id, "experiment_id": experiment_id, "swept_keys": swept}
 
     def live(self, metrics, images) -> None:
         self._write(metrics, images)
@@ -173,6 +178,15 @@ class Worker:
                 self.client.set_tag(self.run_id, FAILURE_TAG, reason[:5000])
             self.client.set_terminated(self.run_id, status=status)
         return {"ok": True}
+
+
+def find_parent(client, experiment_id: str, sweep_id: str) -> str | None:
+    """The parent run of the multirun ``sweep_id`` (Ray and SLURM workers inherit no environment from it)."""
+    escaped = sweep_id.replace("'", "\\'")
+    found = client.search_runs(
+        [experiment_id], filter_string=f"tags.`netviz.sweep` = 'parent' and tags.sweep_id = '{escaped}'", max_results=1
+    )
+    return found[0].info.run_id if found else None
 
 
 def distinct_name(client, run_id: str, name: str) -> str:

@@ -178,6 +178,7 @@ class Tracker:
         self.share_worker = share_worker
         self.skip_if_finished = skip_if_finished
         self.skipped: str | None = None
+        self.swept_keys: str | None = None  # the parent sweep's swept keys, comma-separated
         self.experiment = experiment
         self.run_name = run_name
         self.tags = {k: str(v) for k, v in (tags or {}).items() if v is not None}
@@ -290,6 +291,7 @@ class Tracker:
             answer = self._answer()
             self.run_id, self.experiment_id = answer.get("run_id"), answer.get("experiment_id")
             self.skipped = answer.get("skipped")
+            self.swept_keys = answer.get("swept_keys")
 
     # ----- live values while the loop runs -----------------------------------------------------------
 

@@ -117,16 +117,21 @@ def test_a_sweep_logs_through_an_mlflow_server(tmp_path):
         assert_complete(client, parent, children, 2)
 
 
-def test_a_sweep_runs_on_a_local_ray_cluster(tmp_path):
+def test_a_sweep_runs_on_a_local_ray_cluster(tmp_path, monkeypatch):
     ray = shutil.which("ray") or str(Path(sys.executable).parent / "ray")
     port = free_port()
-    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    # Ray turns 127.0.0.1 into the machine's network address unless told this is a one-machine
+    # cluster; this keeps the head, its workers and the driver on the loopback address.
+    monkeypatch.setenv("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    monkeypatch.setenv("RAY_USAGE_STATS_ENABLED", "0")
+    env = dict(os.environ)
     start = [ray, "start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}", "--num-cpus=2", "--include-dashboard=false", "--disable-usage-stats"]
     subprocess.run(start, check=True, timeout=180, env=env, capture_output=True)
     try:
         uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
         done = run_cli(
-            "-m", "hydra/launcher=ray", f"hydra.launcher.ray.init.address=127.0.0.1:{port}", "seed=1,2", *CHEAP, f"tracking.uri={uri}",
+            "-m", "hydra/launcher=ray_cluster", f"hydra.launcher.ray.init.address=127.0.0.1:{port}",
+            "+hydra.launcher.ray.init._node_ip_address=127.0.0.1", "seed=1,2", *CHEAP, f"tracking.uri={uri}",
             cwd=tmp_path,
         )
         assert done.returncode == 0, done.stderr[-3000:]
