@@ -216,15 +216,24 @@ class _Unreadable(Exception):
 
 
 def _readable_suffixes() -> set[str]:
-    """The file suffixes of the formats this Pillow can open (not only save, as PDF)."""
+    """The file suffixes of the formats this Pillow decodes: not those it only saves (PDF) or only
+    identifies (stubs such as HDF5, GRIB, WMF, which need a handler)."""
     from PIL import Image
 
     Image.init()
-    return {suffix for suffix, kind in Image.registered_extensions().items() if kind in Image.OPEN}
+    return {suffix for suffix, kind in Image.registered_extensions().items() if kind in Image.OPEN and not _is_stub(kind)}
+
+
+def _is_stub(kind: str) -> bool:
+    from PIL import Image, ImageFile
+
+    factory = Image.OPEN[kind][0]
+    return isinstance(factory, type) and issubclass(factory, ImageFile.StubImageFile)
 
 
 def _is_image(path: Path, suffixes: set[str]) -> bool:
-    """A file is an image when its suffix is one Pillow opens, or when Pillow identifies its content."""
+    """A file is an image when its suffix is one Pillow decodes, or when Pillow identifies its content
+    as a format it decodes. A corrupt ``.jpg`` is thus an (unreadable) image, ``notes.txt`` is not one."""
     if path.suffix.lower() in suffixes:
         return True
     from PIL import Image
@@ -232,8 +241,8 @@ def _is_image(path: Path, suffixes: set[str]) -> bool:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path):
-                return True
+            with Image.open(path) as image:
+                return not _is_stub(image.format)
     except Image.DecompressionBombError:
         return True  # an image, refused when it is read
     except Exception:  # noqa: BLE001 - Pillow raises many kinds for content it does not know

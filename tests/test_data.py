@@ -105,3 +105,22 @@ def test_samples_are_bundled_with_honest_labels():
 def test_the_course_file_loads():
     images = load_images("npz", COURSE_NPZ)
     assert len(images) == 25 and images.labels[:4].tolist() == [958, 85, 244, 182]
+
+
+def test_every_data_config_field_is_a_load_images_keyword_and_in_every_data_yaml():
+    """The job calls ``load_images(**cfg.data, size=..., class_index=..., categories=...)``."""
+    import dataclasses
+    import inspect
+
+    from omegaconf import OmegaConf
+
+    from netviz.api import compose
+    from netviz.config import CONF_DIR, DataConfig
+
+    fields = {f.name for f in dataclasses.fields(DataConfig)}
+    assert fields <= set(inspect.signature(load_images).parameters)
+    for option in sorted((CONF_DIR / "data").glob("*.yaml")):
+        assert set(OmegaConf.load(option)) == fields, option.name
+    data = OmegaConf.to_container(compose(["data=samples"]).data)
+    images = load_images(**data, size=16, categories=[f"class{i}" for i in range(1000)])
+    assert images.names == ["astronaut", "class281", "class967", "rocket"]

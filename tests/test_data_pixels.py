@@ -86,6 +86,7 @@ def test_formats_pillow_reads_are_read_and_others_listed_in_one_warning(tmp_path
     frames[0].save(tmp_path / "animated.gif", save_all=True, append_images=frames[1:])
     (tmp_path / "notes.txt").write_text("not an image")
     (tmp_path / "data.bin").write_bytes(bytes(range(256)))
+    (tmp_path / "features.h5").write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(64))  # Pillow knows HDF5 only as a stub
     with caplog.at_level(logging.WARNING, logger="netviz"):
         images = load_images("folder", tmp_path, size=16)
     assert images.files == ["animated.gif", "lossless.webp", "no_suffix", "plain.tif"]
@@ -96,7 +97,7 @@ def test_formats_pillow_reads_are_read_and_others_listed_in_one_warning(tmp_path
     np.testing.assert_allclose(as_array(images.pixels[0]), first_frame, rtol=0, atol=1e-3)
     assert first_frame.mean() < 100  # the first frame (40), not the second (220)
     (warning,) = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-    assert "data.bin" in warning and "notes.txt" in warning and "\n" not in warning
+    assert all(file in warning for file in ("data.bin", "notes.txt", "features.h5")) and "\n" not in warning
 
 
 def test_resized_once_from_the_original(tmp_path):
