@@ -83,7 +83,7 @@ class ImageSet:
 
 
 def check_indices(indices: Sequence[int] | None, count: int) -> list[int] | None:
-    """``indices`` as a list of ints after checking them against a source of ``count`` images."""
+    """``indices`` checked against a source of ``count`` images, as positions ``0..count-1`` (-1: the last)."""
     if indices is None:
         return None
     indices = [int(i) for i in indices]
@@ -92,7 +92,7 @@ def check_indices(indices: Sequence[int] | None, count: int) -> list[int] | None
     bad = [i for i in indices if not -count <= i < count]
     if bad:
         raise NetvizError(f"data.indices {bad} out of range: this source has {count} images (indices 0..{count - 1})")
-    return indices
+    return [i % count for i in indices]
 
 
 def load_images(
@@ -142,7 +142,7 @@ def load_images(
         raise NetvizError(f"data.labels is for data=folder; data={source} brings its own labels (set data.labels=null)")
     if masks and source == "npz":
         raise NetvizError("data.masks is for data=folder or data=samples (one PNG per image file); set data.masks=null")
-    masks_folder = _require_path(masks, "masks") if masks else None
+    masks_folder = _existing(masks, "data.masks") if masks else None
     if masks_folder is not None and not masks_folder.is_dir():
         raise NetvizError(f"data.masks {masks_folder} is not a folder; give the folder holding one PNG mask per image")
     reading = {"indices": indices, "size": size, "categories": categories}
@@ -174,14 +174,16 @@ def resize_and_crop(pixels: torch.Tensor, size: int, *, nearest: bool = False) -
     return F.center_crop(resized, [size, size]).clamp(0, 1)
 
 
-def _require_path(path: str | Path | None, what: str) -> Path:
+def _require_path(path: str | Path | None, source: str) -> Path:
     if path is None or str(path) in ("", "None"):
-        kind = {"folder": "folder", "npz": ".npz file", "masks": "folder of masks"}[what]
-        option = "data.masks" if what == "masks" else "data.path"
-        raise NetvizError(f"data={what} needs {option}=<path to the {kind}>")
+        kind = "folder" if source == "folder" else ".npz file"
+        raise NetvizError(f"data={source} needs data.path=<path to the {kind}>")
+    return _existing(path, "data.path")
+
+
+def _existing(path: str | Path, option: str) -> Path:
     path = Path(path).expanduser()
     if not path.exists():
-        option = "data.masks" if what == "masks" else "data.path"
         raise NetvizError(f"{option} {path} does not exist; check the path")
     return path
 
@@ -202,9 +204,7 @@ def _warn_upscaled(sizes: dict[str, tuple[int, int]], size: int) -> None:
     """One warning for the images whose short side is below the model's input (they get upscaled)."""
     small = [f"{file} ({width}x{height})" for file, (width, height) in sizes.items() if min(width, height) < size]
     if small:
-        log.warning(
-            "smaller than the model's %d px input on the short side, so upscaled: %s", size, _listing(small)
-        )
+        log.warning("images smaller than the model's %d px input (short side) are upscaled: %s", size, _listing(small))
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -221,7 +221,8 @@ def _readable_suffixes() -> set[str]:
     from PIL import Image
 
     Image.init()
-    return {suffix for suffix, kind in Image.registered_extensions().items() if kind in Image.OPEN and not _is_stub(kind)}
+    extensions = Image.registered_extensions()
+    return {suffix for suffix, kind in extensions.items() if kind in Image.OPEN and not _is_stub(kind)}
 
 
 def _is_stub(kind: str) -> bool:
@@ -249,7 +250,7 @@ def _is_image(path: Path, suffixes: set[str]) -> bool:
         return False
 
 
-def read_image(path: Path) -> np.ndarray:
+def _read_upright(path: Path) -> np.ndarray:
     """One image file as float32 ``(H, W, 3)`` RGB in [0, 1], upright and opaque.
 
     - EXIF orientation is applied (``ImageOps.exif_transpose``): a portrait phone photo stands up.
@@ -267,16 +268,17 @@ def read_image(path: Path) -> np.ndarray:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as image:
-                upright = ImageOps.exif_transpose(image)
-                return _to_rgb(upright)
+                image.load()
+                upright = ImageOps.exif_transpose(image)  # a decoded copy: the file can close
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         count = re.search(r"\((\d+) pixels\)", str(exc))
         has = f"it has {int(count.group(1))} pixels, " if count else ""
         raise _Unreadable(
             f"{has}over Pillow's decompression-bomb limit of {Image.MAX_IMAGE_PIXELS} pixels; downscale it"
         ) from exc
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+    except Exception as exc:  # noqa: BLE001 - Pillow raises OSError, SyntaxError, struct.error, ... for bad data
         raise _Unreadable("the file is corrupt, truncated or not an image Pillow reads") from exc
+    return _to_rgb(upright)
 
 
 def _to_rgb(image) -> np.ndarray:
@@ -346,9 +348,11 @@ def _load_folder(
             len(others), folder, _listing([p.name for p in others]),
         )
     if not files:
-        raise NetvizError(f"no images in {folder}: data=folder reads the files Pillow reads (JPEG, PNG, WebP, TIFF, GIF, ...)")
+        raise NetvizError(f"no images in {folder}: data=folder reads what Pillow reads (JPEG, PNG, WebP, TIFF, ...)")
 
-    label_of = _read_labels(labels_path, folder, {f.name for f in files}, class_index, categories) if labels_path else {}
+    label_of = {}
+    if labels_path is not None:
+        label_of = _read_labels(labels_path, folder, {f.name for f in files}, class_index, categories)
     all_labels = [label_of.get(f.name, UNLABELLED) for f in files]
     all_names = _sample_names([f.stem for f in files], all_labels, categories)
     chosen = check_indices(indices, len(files)) or range(len(files))
@@ -364,7 +368,7 @@ def _load_folder(
     pixels, kept, read_masks, sizes, unreadable = [], [], [], {}, []
     for i in chosen:
         try:
-            upright = read_image(files[i])
+            upright = _read_upright(files[i])
         except _Unreadable as exc:
             if not skip_unreadable:
                 raise NetvizError(f"cannot read image {files[i]}: {exc} (data.skip_unreadable=true skips it)") from exc
@@ -377,7 +381,8 @@ def _load_folder(
             read_masks.append(_read_mask(mask_files[i], files[i].name, (width, height), size))
         kept.append(i)
     if not kept:
-        raise NetvizError(f"none of the {len(unreadable)} image(s) chosen in {folder} can be read: {_listing(unreadable)}")
+        count = len(unreadable)
+        raise NetvizError(f"none of the {count} image(s) chosen in {folder} is readable: {_listing(unreadable)}")
     if unreadable:
         log.warning("skipped %d unreadable image(s) in %s: %s", len(unreadable), folder, _listing(unreadable))
     _warn_upscaled(sizes, size)
@@ -414,7 +419,7 @@ def _read_labels(
             if name in row_of:
                 raise NetvizError(f"{path}: rows {row_of[name]} and {row_number} both label {name!r}; keep one")
             if name not in image_files:
-                raise NetvizError(f"{where}: {name!r} matches no image in {folder}; fix the file name or delete the row")
+                raise NetvizError(f"{where}: {name!r} matches no image in {folder}; fix the name or delete the row")
             labels[name] = _class_of(label, where, class_index, categories)
             row_of[name] = row_number
     return labels
@@ -457,19 +462,21 @@ def _load_npz(path: Path, *, indices: Sequence[int] | None, size: int, categorie
             missing = [key for key in ("X", "y") if key not in archive.files]
             if missing:
                 raise NetvizError(
-                    f"{path} has no {' or '.join(missing)} array; data=npz expects X (N x H x W x 3 uint8) and y (N labels)"
+                    f"{path} has no {' or '.join(missing)} array; "
+                    "data=npz expects X (N x H x W x 3 uint8) and y (N labels)"
                 )
             images, labels = (_plain_array(archive, key, path) for key in ("X", "y"))
     except (OSError, zipfile.BadZipFile, EOFError) as exc:
         raise NetvizError(f"cannot read {path} as an .npz file: {exc}".splitlines()[0]) from exc
+    divisor = _npz_pixel_scale(images, path)
     labels = _npz_labels(labels, len(images), path, categories)
-    chosen = check_indices(indices, len(images)) or range(len(images))
-    pixels = torch.from_numpy(_npz_pixels(images, path)[list(chosen)]).permute(0, 3, 1, 2)
+    chosen = check_indices(indices, len(images)) or list(range(len(images)))
+    pixels = torch.from_numpy(images[chosen].astype(np.float32) / divisor).permute(0, 3, 1, 2)
     names = _sample_names([f"image {i}" for i in range(len(labels))], labels.tolist(), categories)
     _warn_upscaled({f"the images of {path.name}": (images.shape[2], images.shape[1])}, size)
     return ImageSet(
         resize_and_crop(pixels, size),
-        torch.as_tensor(labels[list(chosen)], dtype=torch.int64),
+        torch.as_tensor(labels[chosen], dtype=torch.int64),
         [names[i] for i in chosen],
         [f"{path.name}[{i}]" for i in chosen],
     )
@@ -485,12 +492,13 @@ def _plain_array(archive, key: str, path: Path) -> np.ndarray:
             f"netviz never does: it could run code); save {key} as a uint8, float or integer array"
         ) from exc
     if not isinstance(array, np.ndarray):
-        raise NetvizError(f"{path}: its {key} entry is not a .npy array; save it with numpy.savez(path, X=images, y=labels)")
+        raise NetvizError(f"{path}: its {key} entry is not a .npy array; save with numpy.savez(path, X=..., y=...)")
     return array
 
 
-def _npz_pixels(images: np.ndarray, path: Path) -> np.ndarray:
-    """``X`` as float32 in [0, 1]: uint8 (or integer) 0-255, or float in [0, 1] or [0, 255] by its range."""
+def _npz_pixel_scale(images: np.ndarray, path: Path) -> float:
+    """What ``X`` is divided by to give [0, 1]: 255 for integers 0-255, and for floats 1 or 255 by their
+    range (all of ``X`` at once; floats all at most 1 are taken as [0, 1], and the choice is logged)."""
     if images.ndim != 4 or images.shape[-1] != 3 or len(images) == 0:
         raise NetvizError(f"{path}: X has shape {images.shape}; expected N x H x W x 3 RGB images (N >= 1)")
     expected = "expected uint8 0-255 pixels, or floats in [0, 1] or [0, 255]"
@@ -502,24 +510,25 @@ def _npz_pixels(images: np.ndarray, path: Path) -> np.ndarray:
             raise NetvizError(f"{path}: X[{int(np.argmin(finite))}] holds NaN or infinite values; {expected}")
     lowest = images.reshape(len(images), -1).min(axis=1)
     highest = images.reshape(len(images), -1).max(axis=1)
-    for values, bad, word in ((lowest, lowest < 0, "negative values down to"), (highest, highest > 255, "values up to")):
+    out_of_range = ((lowest, lowest < 0, "negative values down to"), (highest, highest > 255, "values up to"))
+    for values, bad, word in out_of_range:
         if bad.any():
             first = int(np.argmax(bad))
             raise NetvizError(f"{path}: X[{first}] has {word} {values[first]:g}; {expected}")
     if images.dtype.kind != "f":
-        return images.astype(np.float32) / 255
+        return 255.0
     high = float(highest.max())
     if high <= 1:
         log.info("%s: X holds floats in [0, 1]; read as pixel values in [0, 1]", path)
-        return images.astype(np.float32)
+        return 1.0
     log.info("%s: X holds floats up to %g; read as 0-255 pixel values", path, high)
-    return images.astype(np.float32) / 255
+    return 255.0
 
 
 def _npz_labels(labels: np.ndarray, count: int, path: Path, categories: Sequence[str] | None) -> np.ndarray:
     """``y`` as int64 class indices (-1: no label), each checked against the model's classes."""
     if labels.dtype.kind in "USO":
-        raise NetvizError(f"{path}: y holds text ({labels.dtype}); data=npz expects class indices (integers, -1 for no label)")
+        raise NetvizError(f"{path}: y holds text ({labels.dtype}); data=npz expects class indices, -1 for no label")
     if labels.ndim != 1 or len(labels) != count:
         raise NetvizError(f"{path}: {count} images in X but y has shape {labels.shape}; expected one label per image")
     if labels.dtype.kind not in "iuf" or (labels.dtype.kind == "f" and not np.all(np.mod(labels, 1) == 0)):
@@ -530,6 +539,7 @@ def _npz_labels(labels: np.ndarray, count: int, path: Path, categories: Sequence
     if len(bad):
         first = int(bad[0])
         raise NetvizError(
-            f"{path}: y[{first}] = {labels[first]} is out of range: labels are class indices 0..{classes - 1}, or -1 for no label"
+            f"{path}: y[{first}] = {labels[first]} is out of range: "
+            f"labels are class indices 0..{classes - 1}, or -1 for no label"
         )
     return labels

@@ -53,7 +53,8 @@ def test_exif_orientation_is_applied(tmp_path, orientation, quarter_turns):
 def white_composite(image: Image.Image) -> np.ndarray:
     """Pillow's own alpha compositing of ``image`` onto opaque white, in 0-255 units."""
     rgba = image.convert("RGBA")
-    return np.asarray(Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba).convert("RGB"), float)
+    white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+    return np.asarray(Image.alpha_composite(white, rgba).convert("RGB"), float)
 
 
 def transparent_images() -> dict[str, Image.Image]:
