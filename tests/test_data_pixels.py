@@ -2,6 +2,8 @@
 one resize from the original, and a warning for upscaled tiny images. Oracles: NumPy and Pillow."""
 
 import logging
+import struct
+import zlib
 
 import numpy as np
 import pytest
@@ -25,6 +27,26 @@ def test_16_bit_png_is_scaled_down_not_clipped(tmp_path):
     image = load_images("folder", tmp_path, size=16).pixels[0]
     np.testing.assert_allclose(as_array(image), np.repeat(depth16[..., None] / 257, 3, axis=-1), rtol=0, atol=1e-3)
     assert (image == 1).float().mean() < 0.01  # clipping at 255 would make almost every pixel white
+
+
+def save_16_bit_rgb_png(path, array: np.ndarray) -> None:
+    """A 16-bit RGB PNG written by hand (Pillow does not write them): signature, IHDR, IDAT, IEND."""
+    height, width, _ = array.shape
+    raw = b"".join(b"\x00" + row.astype(">u2").tobytes() for row in array)  # filter type 0 per row
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 16, 2, 0, 0, 0)  # 16 bits, colour type 2 (RGB)
+    chunks = chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunks)
+
+
+def test_16_bit_rgb_png_keeps_its_high_byte(tmp_path):
+    depth16 = RNG.integers(0, 65536, (16, 16, 3)).astype(np.uint16)
+    save_16_bit_rgb_png(tmp_path / "deep.png", depth16)
+    image = load_images("folder", tmp_path, size=16).pixels[0]
+    np.testing.assert_allclose(as_array(image), depth16 >> 8, rtol=0, atol=1e-3)
 
 
 def test_32_bit_integer_tiff_is_read_as_16_bit(tmp_path):
