@@ -330,43 +330,27 @@ def _load_folder(
     masks: Path | None,
     not_images: Sequence[str] = (),
 ) -> ImageSet:
-    """Every image in ``folder``, labelled from ``labels_file``; ``not_images``: file names to pass over."""
+    """Every image in ``folder``, labelled from ``labels_file``; ``not_images``: file names to pass over.
+
+    Names, labels and masks are checked for every chosen file before any image is decoded.
+    """
     if not folder.is_dir():
         raise NetvizError(f"data.path {folder} is not a folder; data=folder reads every image in a folder")
     labels_path = Path(labels_file) if labels_file else None
     passed_over = set(not_images)
     if labels_path is not None and labels_path.parent.resolve() == folder.resolve():
         passed_over.add(labels_path.name)
-    suffixes = _readable_suffixes()
-    files, others = [], []
-    for path in sorted(folder.iterdir()):
-        if path.is_file() and path.name not in passed_over:
-            (files if _is_image(path, suffixes) else others).append(path)
-    if others:
-        log.warning(
-            "%d file(s) in %s are not images Pillow can identify and are skipped: %s",
-            len(others), folder, _listing([p.name for p in others]),
-        )
-    if not files:
-        raise NetvizError(f"no images in {folder}: data=folder reads what Pillow reads (JPEG, PNG, WebP, TIFF, ...)")
-
+    files = _list_images(folder, passed_over)
     label_of = {}
     if labels_path is not None:
         label_of = _read_labels(labels_path, folder, {f.name for f in files}, class_index, categories)
     all_labels = [label_of.get(f.name, UNLABELLED) for f in files]
     all_names = _sample_names([f.stem for f in files], all_labels, categories)
-    chosen = check_indices(indices, len(files)) or range(len(files))
-    mask_files = {}
-    if masks is not None:  # every mask must exist before any image is decoded
-        mask_files = {i: masks / f"{files[i].stem}.png" for i in chosen}
-        missing = [files[i].name for i, mask in mask_files.items() if not mask.is_file()]
-        if missing:
-            raise NetvizError(
-                f"no mask in {masks} for {_listing(missing)}: data.masks needs <file stem>.png for every image"
-            )
+    chosen = check_indices(indices, len(files)) or list(range(len(files)))
+    mask_files = _mask_files(masks, [files[i] for i in chosen]) if masks is not None else None
 
     pixels, kept, read_masks, sizes, unreadable = [], [], [], {}, []
-    for i in chosen:
+    for position, i in enumerate(chosen):
         try:
             upright = _read_upright(files[i])
         except _Unreadable as exc:
@@ -377,8 +361,8 @@ def _load_folder(
         height, width = upright.shape[:2]
         sizes[files[i].name] = (width, height)
         pixels.append(resize_and_crop(torch.from_numpy(upright).permute(2, 0, 1)[None], size)[0])
-        if masks is not None:
-            read_masks.append(_read_mask(mask_files[i], files[i].name, (width, height), size))
+        if mask_files is not None:
+            read_masks.append(_read_mask(mask_files[position], files[i].name, (width, height), size))
         kept.append(i)
     if not kept:
         count = len(unreadable)
@@ -391,8 +375,34 @@ def _load_folder(
         torch.tensor([all_labels[i] for i in kept], dtype=torch.int64),
         [all_names[i] for i in kept],
         [files[i].name for i in kept],
-        torch.stack(read_masks) if masks is not None else None,
+        torch.stack(read_masks) if mask_files is not None else None,
     )
+
+
+def _list_images(folder: Path, passed_over: set[str]) -> list[Path]:
+    """The images in ``folder``, by file name; the other files are named in one warning."""
+    suffixes = _readable_suffixes()
+    files, others = [], []
+    for path in sorted(folder.iterdir()):
+        if path.is_file() and path.name not in passed_over:
+            (files if _is_image(path, suffixes) else others).append(path)
+    if others:
+        log.warning(
+            "%d file(s) in %s are not images Pillow can identify and are skipped: %s",
+            len(others), folder, _listing([p.name for p in others]),
+        )
+    if not files:
+        raise NetvizError(f"no images in {folder}: data=folder reads what Pillow reads (JPEG, PNG, WebP, TIFF, ...)")
+    return files
+
+
+def _mask_files(masks: Path, files: Sequence[Path]) -> list[Path]:
+    """``<masks>/<stem>.png`` for each file, or one line naming the files that have none."""
+    mask_files = [masks / f"{file.stem}.png" for file in files]
+    missing = [file.name for file, mask in zip(files, mask_files) if not mask.is_file()]
+    if missing:
+        raise NetvizError(f"no mask in {masks} for {_listing(missing)}: data.masks needs <file stem>.png per image")
+    return mask_files
 
 
 def _read_labels(
