@@ -134,6 +134,31 @@ def load_images(
         ['astronaut', 'tabby', 'espresso', 'rocket']
     """
     check_int("size", size, minimum=1)
+    check_data(source, path, indices=indices, labels=labels, skip_unreadable=skip_unreadable, masks=masks)
+    reading = {"indices": indices, "size": size, "categories": categories}
+    if source == "npz":
+        return _load_npz(Path(path).expanduser(), **reading)
+    masks_folder = Path(masks).expanduser() if masks else None
+    folder_reading = {**reading, "class_index": class_index, "skip_unreadable": skip_unreadable, "masks": masks_folder}
+    if source == "samples":
+        root = resources.files("netviz") / "samples"
+        with resources.as_file(root) as folder:
+            folder = Path(folder)
+            return _load_folder(folder, folder / "labels.csv", not_images=SAMPLES_NOT_IMAGES, **folder_reading)
+    return _load_folder(Path(path).expanduser(), labels, **folder_reading)
+
+
+def check_data(
+    source: str = "samples",
+    path: str | Path | None = None,
+    *,
+    indices: Sequence[int] | None = None,  # noqa: ARG001 - checked against the source's size when it is read
+    labels: str | Path | None = None,
+    skip_unreadable: bool = False,
+    masks: str | Path | None = None,
+) -> None:
+    """Check a data config without reading any image (it takes milliseconds), so that a job can refuse a
+    typo before it loads a model: the arguments are :func:`load_images`' (``check_data(**cfg.data)``)."""
     if source not in SOURCES:
         raise NetvizError(f"unknown data source {source!r}; use data=samples, data=folder or data=npz")
     if not isinstance(skip_unreadable, bool):
@@ -142,19 +167,25 @@ def load_images(
         raise NetvizError(f"data.labels is for data=folder; data={source} brings its own labels (set data.labels=null)")
     if masks and source == "npz":
         raise NetvizError("data.masks is for data=folder or data=samples (one PNG per image file); set data.masks=null")
-    masks_folder = _existing(masks, "data.masks") if masks else None
-    if masks_folder is not None and not masks_folder.is_dir():
-        raise NetvizError(f"data.masks {masks_folder} is not a folder; give the folder holding one PNG mask per image")
-    reading = {"indices": indices, "size": size, "categories": categories}
-    if source == "npz":
-        return _load_npz(_require_path(path, "npz"), **reading)
-    folder_reading = {**reading, "class_index": class_index, "skip_unreadable": skip_unreadable, "masks": masks_folder}
+    if masks and not _existing(masks, "data.masks").is_dir():
+        raise NetvizError(f"data.masks {masks} is not a folder; give the folder holding one PNG mask per image")
+    if labels and not Path(labels).expanduser().is_file():
+        raise NetvizError(f"labels file {labels} does not exist; give data.labels=<csv of file,label rows> or null")
     if source == "samples":
-        root = resources.files("netviz") / "samples"
-        with resources.as_file(root) as folder:
-            folder = Path(folder)
-            return _load_folder(folder, folder / "labels.csv", not_images=SAMPLES_NOT_IMAGES, **folder_reading)
-    return _load_folder(_require_path(path, "folder"), labels, **folder_reading)
+        return
+    if path is None or str(path) in ("", "None"):
+        kind = "folder" if source == "folder" else ".npz file"
+        raise NetvizError(f"data={source} needs data.path=<path to the {kind}>")
+    path = _existing(path, "data.path")
+    if source == "folder" and not path.is_dir():
+        raise NetvizError(f"data.path {path} is not a folder; data=folder reads every image in a folder")
+    if source == "npz" and path.is_dir():
+        raise NetvizError(f"data.path {path} is a folder; data=npz needs an .npz file (data=folder reads a folder)")
+    if source == "npz" and not zipfile.is_zipfile(path):
+        with path.open("rb") as handle:
+            single_array = handle.read(6) == b"\x93NUMPY"
+        kind = "a single .npy array" if single_array else "not an .npz file (an .npz is a zip archive)"
+        raise NetvizError(f"{path} is {kind}; data=npz needs a file saved by numpy.savez(path, X=images, y=labels)")
 
 
 def resize_and_crop(pixels: torch.Tensor, size: int, *, nearest: bool = False) -> torch.Tensor:
@@ -172,13 +203,6 @@ def resize_and_crop(pixels: torch.Tensor, size: int, *, nearest: bool = False) -
         return F.center_crop(resized, [size, size])
     resized = F.resize(pixels, [size], antialias=True)
     return F.center_crop(resized, [size, size]).clamp(0, 1)
-
-
-def _require_path(path: str | Path | None, source: str) -> Path:
-    if path is None or str(path) in ("", "None"):
-        kind = "folder" if source == "folder" else ".npz file"
-        raise NetvizError(f"data={source} needs data.path=<path to the {kind}>")
-    return _existing(path, "data.path")
 
 
 def _existing(path: str | Path, option: str) -> Path:
@@ -334,8 +358,6 @@ def _load_folder(
 
     Names, labels and masks are checked for every chosen file before any image is decoded.
     """
-    if not folder.is_dir():
-        raise NetvizError(f"data.path {folder} is not a folder; data=folder reads every image in a folder")
     labels_path = Path(labels_file) if labels_file else None
     passed_over = set(not_images)
     if labels_path is not None and labels_path.parent.resolve() == folder.resolve():
@@ -412,8 +434,6 @@ def _read_labels(
 
     Every row must name an image of the folder, once; every label must be a class of the model.
     """
-    if not path.is_file():
-        raise NetvizError(f"labels file {path} does not exist; give data.labels=<csv of file,label rows> or null")
     labels: dict[str, int] = {}
     row_of: dict[str, int] = {}
     with path.open(newline="") as handle:
@@ -460,13 +480,6 @@ def _load_npz(path: Path, *, indices: Sequence[int] | None, size: int, categorie
 
     Only plain arrays are read (``allow_pickle=False``): an object array in ``X`` or ``y`` is refused.
     """
-    if path.is_dir():
-        raise NetvizError(f"data.path {path} is a folder; data=npz needs an .npz file (data=folder reads a folder)")
-    if not zipfile.is_zipfile(path):
-        with path.open("rb") as handle:
-            single_array = handle.read(6) == b"\x93NUMPY"
-        kind = "a single .npy array" if single_array else "not an .npz file (an .npz is a zip archive)"
-        raise NetvizError(f"{path} is {kind}; data=npz needs a file saved by numpy.savez(path, X=images, y=labels)")
     try:
         with np.load(path, allow_pickle=False) as archive:
             missing = [key for key in ("X", "y") if key not in archive.files]

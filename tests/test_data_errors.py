@@ -217,3 +217,26 @@ def test_float_npz_is_read_by_its_range_and_says_which(tmp_path, caplog, scale, 
 def test_bad_arguments_are_refused_before_any_reading(npz_file, arguments, fragment):
     with pytest.raises(NetvizError, match=fragment):
         load_images(path=npz_file, **arguments)
+
+
+@pytest.mark.parametrize(
+    "arguments, fragment",
+    [
+        ({"source": "folder", "path": "missing"}, "data.path missing does not exist"),
+        ({"source": "folder", "path": "random.npz"}, "is not a folder"),
+        ({"source": "npz", "path": "."}, "is a folder; data=npz needs an .npz file"),
+        ({"source": "npz", "path": "random.npz"}, "is not an .npz file"),
+        ({"source": "npz"}, "data=npz needs data.path"),
+        ({"source": "folder", "path": ".", "labels": "missing.csv"}, "labels file missing.csv does not exist"),
+        ({"source": "folder", "path": ".", "masks": "random.npz"}, "data.masks random.npz is not a folder"),
+    ],
+)
+def test_check_data_refuses_a_bad_config_without_reading_images(tmp_path, monkeypatch, arguments, fragment):
+    from netviz.data import check_data
+
+    monkeypatch.chdir(tmp_path)
+    corrupt_files(tmp_path)  # never decoded: check_data reads no image
+    (tmp_path / "random.npz").write_bytes(RNG.integers(0, 256, 64, dtype=np.uint8).tobytes())
+    check_data("folder", ".", skip_unreadable=False)
+    with pytest.raises(NetvizError, match=fragment):
+        check_data(**arguments)
