@@ -32,6 +32,8 @@ class DataConfig:
     path: Optional[str] = None
     indices: Optional[list[int]] = None
     labels: Optional[str] = None
+    skip_unreadable: bool = False  # skip a folder's corrupt files with one warning instead of stopping
+    masks: Optional[str] = None  # a folder of <file stem>.png object masks
 
 
 @dataclass
