@@ -224,6 +224,9 @@ def run_job(cfg: DictConfig, overrides: Sequence[str] | None = None):
     hydra_dir, sweep, overrides = _hydra_context(overrides)
     check_technique(cfg.technique)  # before a run is opened; the technique's module is imported later
     check_before_work(cfg)
+    from netviz.data import check_data
+
+    check_data(**OmegaConf.to_container(cfg.data, resolve=True))
     uri = cfg.tracking.uri or default_tracking_uri()
     tracker = None
     with signals_end_the_job():
