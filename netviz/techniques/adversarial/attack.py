@@ -37,6 +37,9 @@ class AdversarialAttack(InputOptimizer):
     Attributes, besides the base's:
         first_fooled: ``(N,)`` the updates after which the pair was first fooled (-1: never; 0: by the
             starting point, e.g. PGD's random start), from the per-step verdict (``finished``).
+        start_logits: ``(N, C)`` the logits of the starting inputs, from the first step's verdict: the
+            clean images' logits where the attack starts from them (:meth:`starts_from_original`),
+            so that nobody computes those again.
         final_logits: ``(N, C)`` the verdict on the final images, set by :meth:`conclude`.
     """
 
@@ -57,11 +60,17 @@ class AdversarialAttack(InputOptimizer):
         super().__init__(classifier, pixels, targets, iterations=iterations, log_every=log_every)
         self.targeted = bool(targeted)
         self.register_buffer("first_fooled", torch.full((len(self.targets),), -1, dtype=torch.int64))
+        self.start_logits: torch.Tensor | None = None
 
     @classmethod
     def build(cls, classifier: Classifier, pixels: torch.Tensor, classes: torch.Tensor, options) -> "AdversarialAttack":
         """The attack for ``pixels`` ``(N, 3, S, S)`` and ``classes`` ``(N,)`` with :class:`~.options.AttackOptions`."""
         raise NotImplementedError
+
+    @classmethod
+    def starts_from_original(cls, options) -> bool:
+        """Whether the first step's input is the clean image itself (no random start, no transformation)."""
+        return True
 
     @classmethod
     def describe(cls, options) -> str:
@@ -80,7 +89,10 @@ class AdversarialAttack(InputOptimizer):
         return self.class_objective(scores, self.targets)
 
     def finished(self, logits, step):
-        fooled = is_fooled(self.verdict_logits(logits), self.targets, self.targeted)
+        logits = self.verdict_logits(logits)
+        if step == 0:
+            self.start_logits = logits
+        fooled = is_fooled(logits, self.targets, self.targeted)
         self.first_fooled = torch.where((self.first_fooled < 0) & fooled, step, self.first_fooled)
         return fooled if self.stop_when_fooled else None
 

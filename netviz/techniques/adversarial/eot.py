@@ -35,6 +35,10 @@ class EOTAttack(PGDAttack):
         return cls(classifier, pixels, classes, distribution=options.eot, samples=options.eot_samples, **cls.pgd_settings(options))
 
     @classmethod
+    def starts_from_original(cls, options) -> bool:
+        return False  # its first step sees transformed copies
+
+    @classmethod
     def describe(cls, options) -> str:
         return f"eot ({NORM_SYMBOLS[options.norm]} eps {options.eps:g}/255, {options.iterations} steps, {options.eot_samples} draws)"
 

@@ -107,7 +107,7 @@ def evaluate(
         models: the attacked model first, then the models to check transfer to.
         pairs: ``(P,)`` the original of each adversarial image (``None``: one each, in order).
         png: also judge the PNG round trip (attacked model only).
-        clean_logits: ``{model name: (N, C)}`` logits of ``original`` already computed (not recomputed).
+        clean_logits: ``{model name: (P, C)}`` logits of each pair's original already computed (not recomputed).
 
     Example:
         >>> evaluation = evaluate(images, torchattacks.PGD(pixel_model)(images, labels), labels, [model], targeted=False)
@@ -128,8 +128,7 @@ def evaluate(
             "png": png_round_trip(adversarial) if attacked and png else None,
         }
         found = classify(model, inputs)
-        clean = clean_logits[model.name] if model.name in clean_logits else found.pop("clean")
-        found["clean"] = clean[pairs]
+        found["clean"] = clean_logits[model.name] if model.name in clean_logits else found.pop("clean")[pairs]
         if attacked:
             found.setdefault("as_is", found["valid"])
         logits[model.name] = found

@@ -18,5 +18,9 @@ class FGSMAttack(PGDAttack):
         return cls(classifier, pixels, classes, **settings)
 
     @classmethod
+    def starts_from_original(cls, options) -> bool:
+        return True
+
+    @classmethod
     def describe(cls, options) -> str:
         return f"fgsm ({NORM_SYMBOLS[options.norm]} eps {options.eps:g}/255)"

@@ -13,7 +13,7 @@ from netviz.techniques.adversarial.attack import class_probability
 from netviz.techniques.adversarial.evaluation import evaluate, predict, transform_success_rates
 from netviz.techniques.adversarial.external import Attack, is_external, run_external, torchattacks_attack
 from netviz.techniques.adversarial.options import AttackOptions, attack_options
-from netviz.techniques.adversarial.pairs import check_targets, plan_pairs
+from netviz.techniques.adversarial.pairs import check_targets, needs_clean_logits, plan_pairs
 from netviz.techniques.adversarial.registry import attack_class
 from netviz.techniques.adversarial.result import AdversarialResult
 from netviz.techniques.base import optimize
@@ -49,9 +49,10 @@ def make_fooling_images(
             ``eps``, ``norm``, ``targeted``, ...; eps and step sizes in 0-255 pixel units) and the
             trainer's (``accelerator``, ``devices``, ``progress``).
 
-    The attacked model makes one clean pass over the images, the attack's steps, and one pass over
-    the final images together with their PNG round trip; every other model one pass (clean and
-    adversarial images together).
+    The attacked model makes the attack's steps and one pass over the final images together with
+    their PNG round trip, plus one clean pass over the images where the first step does not already
+    see them (a random start, EOT) or the pairs need the prediction first; every other model one
+    pass (clean and adversarial images together).
 
     Example:
         >>> import netviz
@@ -71,7 +72,10 @@ def make_fooling_images(
     targets = check_targets(classifier, targets, options.targeted)
     attacked = with_ensemble(classifier, ensemble)
 
-    clean_logits = predict(attacked, images.pixels)
+    # The clean pass, unless the pairs do not need it and the attack's first step sees the clean images.
+    from_loop = builder is not None and builder.starts_from_original(options)
+    needed = needs_clean_logits(images, targets, targeted=options.targeted, untargeted_from=options.untargeted_from)
+    clean_logits = predict(attacked, images.pixels) if needed or not from_loop else None
     pairs = plan_pairs(attacked, images, targets, clean_logits, targeted=options.targeted, untargeted_from=options.untargeted_from, seed=options.seed)
     pixels = images.pixels[pairs.image]
     module = None
@@ -82,11 +86,12 @@ def make_fooling_images(
         module = optimize(builder.build(attacked, pixels, pairs.classes, options), **trainer)
         adversarial = module.pixels().cpu()
         description = builder.describe(options)
+    pair_clean_logits = module.start_logits.float().cpu() if clean_logits is None else clean_logits[pairs.image]
 
     models = unique_models([attacked, *getattr(attacked, "members", []), *eval_models])
     evaluation = evaluate(
         images.pixels, adversarial, pairs.classes, models, targeted=options.targeted, pairs=pairs.image,
-        png=options.png_check, clean_logits={attacked.name: clean_logits},
+        png=options.png_check, clean_logits={attacked.name: pair_clean_logits},
     )
     final_logits = evaluation.logits[attacked.name]["as_is"]
     unknown = torch.full((len(pixels),), -1, dtype=torch.int64)
@@ -96,7 +101,7 @@ def make_fooling_images(
     if method == "eot":
         eot_success, naive_eot_success = eot_comparison(attacked, pixels, adversarial, pairs.classes, options, trainer)
 
-    source = clean_logits.argmax(1)[pairs.image]
+    source = pair_clean_logits.argmax(1)
     delta = (adversarial - pixels) * 255
     return AdversarialResult(
         technique="adversarial",
@@ -111,7 +116,7 @@ def make_fooling_images(
         adversarial=adversarial,
         classes=pairs.classes,
         original_class=source,
-        original_prob_start=class_probability(clean_logits[pairs.image], source),
+        original_prob_start=class_probability(pair_clean_logits, source),
         original_prob_end=class_probability(final_logits, source),
         predicted=final_logits.argmax(1),
         target_prob_end=class_probability(final_logits, pairs.classes),

@@ -53,19 +53,30 @@ def check_targets(classifier: Classifier, targets, targeted: bool) -> list[int] 
     return [classifier.class_index(t) for t in targets]
 
 
+def needs_clean_logits(images: ImageSet, targets: list[int] | str, *, targeted: bool, untargeted_from: str) -> bool:
+    """Whether choosing the pairs' classes needs the model's clean predictions (else the attack's first
+    step can provide them)."""
+    if not targeted:
+        return untargeted_from == "prediction"
+    if targets == "random":
+        return bool((images.labels < 0).any())
+    return targets == "least_likely"
+
+
 def plan_pairs(
     classifier: Classifier,
     images: ImageSet,
     targets: list[int] | str,
-    clean_logits: torch.Tensor,
+    clean_logits: torch.Tensor | None,
     *,
     targeted: bool,
     untargeted_from: str = "prediction",
     seed: int = 0,
 ) -> Pairs:
-    """The pairs for ``images`` with targets from :func:`check_targets` and the clean logits ``(N, C)``."""
+    """The pairs for ``images`` with targets from :func:`check_targets` and the clean logits ``(N, C)``
+    (``None`` where :func:`needs_clean_logits` says they are not needed)."""
     n = len(images)
-    predicted = clean_logits.argmax(1)
+    predicted = None if clean_logits is None else clean_logits.argmax(1)
     if not targeted:
         if untargeted_from == "label":
             if (images.labels < 0).any():
@@ -85,7 +96,7 @@ def plan_pairs(
         if targets == "least_likely":
             classes = clean_logits.argmin(1)
         else:  # random: any class but the image's own (its label, else the prediction)
-            own = torch.where(images.labels >= 0, images.labels, predicted)
+            own = images.labels if predicted is None else torch.where(images.labels >= 0, images.labels, predicted)
             draw = torch.randint(0, len(classifier.categories) - 1, (n,), generator=torch.Generator().manual_seed(seed))
             classes = draw + (draw >= own).long()
     else:

@@ -62,6 +62,10 @@ class PGDAttack(AdversarialAttack):
         }
 
     @classmethod
+    def starts_from_original(cls, options) -> bool:
+        return not options.random_start
+
+    @classmethod
     def describe(cls, options) -> str:
         return f"{cls.method} ({NORM_SYMBOLS[options.norm]} eps {options.eps:g}/255, {options.iterations} steps)"
 

@@ -16,8 +16,8 @@ def count_passes(model):
     return calls, handle
 
 
-@pytest.mark.parametrize("method", ["pgd", "naive"])
-def test_each_model_sees_each_image_once_outside_the_attacks_steps(method):
+@pytest.mark.parametrize("method, steps, checks", [("pgd", 3, [2, 8]), ("naive", 3, [8]), ("fgsm", 1, [8])])
+def test_each_model_sees_each_image_once_outside_the_attacks_steps(method, steps, checks):
     attacked, other = tiny_classifier(seed=0), tiny_classifier(seed=1)
     other.name = "other"
     pixels = torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(3))
@@ -29,12 +29,18 @@ def test_each_model_sees_each_image_once_outside_the_attacks_steps(method):
     finally:
         handle.remove()
         other_handle.remove()
-    assert result.iterations.tolist() == [3] * 4  # lr 1e-3: naive never stops early either
-    checks = [x for x, grad in calls if not grad]
-    assert sum(grad for _, grad in calls) == 3  # one forward/backward per step
-    # One clean pass over the 2 images, one pass over the 4 final images and their PNG round trip.
-    assert [len(x) for x in checks] == [2, 8]
+    assert result.iterations.tolist() == [steps] * 4  # lr 1e-3: naive never stops early either
+    assert sum(grad for _, grad in calls) == steps  # one forward/backward per step
+    # pgd: one clean pass over the 2 images (its random start means the first step never sees them);
+    # naive and fgsm take the clean logits from their first step. Then one pass over the 4 final images
+    # and their PNG round trip.
+    passes = [x for x, grad in calls if not grad]
+    assert [len(x) for x in passes] == checks
     # The transfer model: one pass, the 2 clean images and the 4 adversarial ones together.
     assert [len(x) for x, _ in other_calls] == [6]
-    rows = torch.cat(checks).flatten(1)
-    assert len(torch.unique(rows, dim=0)) == len(rows), "an image was judged twice"
+    # No row of the checks repeats another or the first step's inputs (whose 4 pairs hold 2 images,
+    # each twice, unless pgd's random start made them 4).
+    first_step = next(x for x, grad in calls if grad)
+    rows = torch.cat([*passes, first_step]).flatten(1)
+    repeats_in_first_step = 0 if method == "pgd" else 2
+    assert len(torch.unique(rows, dim=0)) == len(rows) - repeats_in_first_step, "an image was judged twice"
