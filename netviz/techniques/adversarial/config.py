@@ -43,7 +43,7 @@ def settings_from_config(cfg) -> tuple[str, dict, dict]:
     settings = {
         "iterations": cfg.iterations, "lr": cfg.lr, "seed": cfg.seed, "log_every": cfg.trainer.log_every,
         **{key: section[key] for key in ("eps", "step_size", "norm", "random_start", "clamp", "targeted", "untargeted_from", "png_check")},
-        "attack_args": dict(section.get("attack_args") or {}),
+        "attack_args": section.get("attack_args"),
         "eot": distribution,
         **eot_settings,
     }

@@ -65,7 +65,7 @@ def make_fooling_images(
     trainer = {key: settings.pop(key) for key in TRAINER_KEYS if key in settings}
     options = attack_options(settings)
     if attack is None:
-        attack = torchattacks_attack(method, options.attack_args, eps_255=options.eps, targeted=options.targeted) if is_external(method) else None
+        attack = torchattacks_attack(method, options.attack_args or {}, eps_255=options.eps, targeted=options.targeted) if is_external(method) else None
         builder = None if attack is not None else attack_class(method)
     else:
         method, builder = getattr(attack, "__name__", "custom"), None

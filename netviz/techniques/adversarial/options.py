@@ -39,8 +39,8 @@ class AttackOptions:
         eot_samples: eot: transformations averaged per step.
         eot_eval_samples: eot: fresh transformations scoring the final images.
         eot_compare_naive: eot: also make the naive image of each pair and score it on the same draws.
-        attack_args: ``torchattacks:<Class>``: keyword arguments for the class, in torchattacks' own
-            units (``eps`` defaults to netviz's ``eps / 255`` where the class takes one).
+        attack_args: ``torchattacks:<Class>``: keyword arguments for the class (``None``: none), in
+            torchattacks' own units (``eps`` defaults to netviz's ``eps / 255`` where the class takes one).
     """
 
     iterations: int = 100
@@ -59,7 +59,7 @@ class AttackOptions:
     eot_samples: int = 8
     eot_eval_samples: int = 32
     eot_compare_naive: bool = True
-    attack_args: dict[str, Any] = field(default_factory=dict)
+    attack_args: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         check_int("iterations", self.iterations, minimum=1)
