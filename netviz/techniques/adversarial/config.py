@@ -13,7 +13,7 @@ from netviz.errors import NetvizError, did_you_mean
 from netviz.models import Classifier
 from netviz.data import ImageSet
 from netviz.techniques.adversarial.external import is_external, torchattacks_class
-from netviz.techniques.adversarial.options import attack_options
+from netviz.techniques.adversarial.options import AttackOptions, attack_options
 from netviz.techniques.adversarial.pairs import check_targets
 from netviz.techniques.adversarial.registry import attack_class
 
@@ -26,8 +26,8 @@ SECTION = (
 EOT_ONLY = ("samples", "eval_samples", "compare_naive")
 
 
-def settings_from_config(cfg) -> tuple[str, dict, dict]:
-    """``(method, attack settings, the section's other options)`` from a job's config, checked."""
+def settings_from_config(cfg) -> tuple[str, AttackOptions, dict]:
+    """``(method, the attack's options, the section's other options)`` from a job's config, checked."""
     from omegaconf import OmegaConf
 
     section = OmegaConf.to_container(cfg.adversarial, resolve=True)
@@ -47,12 +47,12 @@ def settings_from_config(cfg) -> tuple[str, dict, dict]:
         "eot": distribution,
         **eot_settings,
     }
-    attack_options(settings)  # every value checked here, before any model is loaded
+    options = attack_options(settings)  # every value checked here, once, before any model is loaded
     method = section["method"]
     torchattacks_class(method) if is_external(method) else attack_class(method)
     if section["report"] not in REPORTS:
         raise NetvizError(f"adversarial.report={section['report']!r} is not one of {', '.join(REPORTS)}")
-    return method, settings, section
+    return method, options, section
 
 
 def run_from_config(classifier: Classifier, images: ImageSet, cfg, trainer: dict):
@@ -63,7 +63,7 @@ def run_from_config(classifier: Classifier, images: ImageSet, cfg, trainer: dict
     from netviz.techniques.adversarial.make import make_fooling_images
     from netviz.techniques.adversarial.robust import robust_accuracy
 
-    method, settings, section = settings_from_config(cfg)
+    method, options, section = settings_from_config(cfg)
     target = OmegaConf.to_container(cfg, resolve=True)["target"]
     pretrained = cfg.model.weights is not None
     load = lambda names: load_models(names or [], pretrained=pretrained, score=cfg.model.score)  # noqa: E731
@@ -73,11 +73,11 @@ def run_from_config(classifier: Classifier, images: ImageSet, cfg, trainer: dict
         batch_size = cfg.trainer.get("batch_size") or DEFAULT_BATCH_SIZE
         progress = section["resume_from"] or default_progress_file()
         return robust_accuracy(classifier, images, method=method, batch_size=batch_size, progress_file=progress,
-                               ensemble=load(section["ensemble"]), **settings, **trainer)
-    targets = check_targets(classifier, target, settings["targeted"])
+                               ensemble=load(section["ensemble"]), options=options, **trainer)
+    targets = check_targets(classifier, target, options.targeted)
     return make_fooling_images(
         classifier, images, targets, method=method, ensemble=load(section["ensemble"]),
-        eval_models=load(section["eval_models"]), **settings, **trainer,
+        eval_models=load(section["eval_models"]), options=options, **trainer,
     )
 
 

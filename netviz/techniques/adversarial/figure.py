@@ -20,10 +20,14 @@ HEADERS = ("original", "adversarial", "difference", f"difference ×{MAGNIFY}")
 NBSP = "\u00a0"  # joins words that must stay on one line ("fooled in 1 it.")
 
 
+VISIBLE_QUANTILE = 0.99  # the plain difference is stretched until this share of its changes fits
+
+
 def difference_scale(delta: torch.Tensor) -> int:
-    """The whole factor that stretches ``delta``'s largest change to the edge of the picture (at least 1)."""
-    largest = float(delta.abs().amax())
-    return max(1, int(0.5 / largest)) if largest > 0 else 1
+    """The whole factor (at least 1) that stretches 99% of ``delta``'s changes to fit the picture's range
+    around mid-gray: a few outlying pixels would otherwise keep the rest flat gray (they clip instead)."""
+    typical = float(torch.quantile(delta.abs().flatten().float(), VISIBLE_QUANTILE))
+    return max(1, int(0.5 / typical)) if typical > 0 else 1
 
 
 def cells(result, i: int) -> tuple[list[np.ndarray], int, float]:

@@ -8,6 +8,7 @@ import torch
 
 from netviz.data import ImageSet
 from netviz.ensemble import Ensemble
+from netviz.errors import NetvizError
 from netviz.models import Classifier
 from netviz.techniques.adversarial.attack import class_probability
 from netviz.techniques.adversarial.evaluation import evaluate, predict, transform_success_rates
@@ -30,6 +31,7 @@ def make_fooling_images(
     attack: Attack | None = None,
     ensemble: Sequence[Classifier] = (),
     eval_models: Sequence[Classifier] = (),
+    options: AttackOptions | None = None,
     **settings,
 ) -> AdversarialResult:
     """Fool ``classifier`` on every (image, target) pair in one batch; each pair stops on its own.
@@ -45,6 +47,7 @@ def make_fooling_images(
             maps pixels in [0, 1] to logits; ``labels`` are the targets, or the classes to leave).
         ensemble: more models to attack together with ``classifier`` (Liu et al. 2017), in pixel space.
         eval_models: models that classify every adversarial image (transfer).
+        options: the attack's options already made (and checked), instead of keywords.
         **settings: the attack's options (:class:`~.options.AttackOptions`: ``iterations``, ``lr``,
             ``eps``, ``norm``, ``targeted``, ...; eps and step sizes in 0-255 pixel units) and the
             trainer's (``accelerator``, ``devices``, ``progress``).
@@ -63,7 +66,10 @@ def make_fooling_images(
         (['chelsea→goldfish', 'chelsea→stingray'], [True, True])
     """
     trainer = {key: settings.pop(key) for key in TRAINER_KEYS if key in settings}
-    options = attack_options(settings)
+    if options is None:
+        options = attack_options(settings)
+    elif settings:
+        raise NetvizError(f"give the attack's options as options= or as keywords, not both ({', '.join(settings)})")
     if attack is None:
         attack = torchattacks_attack(method, options.attack_args or {}, eps_255=options.eps, targeted=options.targeted) if is_external(method) else None
         builder = None if attack is not None else attack_class(method)

@@ -8,6 +8,7 @@ decides the outcome, so an interrupted run resumes where it stopped and gives th
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -22,8 +23,8 @@ from netviz.data import ImageSet
 from netviz.errors import NetvizError, check_int
 from netviz.models import Classifier
 from netviz.results import Result
-from netviz.techniques.adversarial.make import make_fooling_images
-from netviz.techniques.adversarial.options import attack_options
+from netviz.techniques.adversarial.make import TRAINER_KEYS, make_fooling_images
+from netviz.techniques.adversarial.options import AttackOptions, attack_options
 
 log = logging.getLogger(__name__)
 DATASET = "all images"  # the one "sample" of the run's curves
@@ -69,11 +70,11 @@ class RobustAccuracyResult(Result):
         return figure
 
 
-def config_hash(classifier: Classifier, images: ImageSet, method: str, batch_size: int, settings: dict) -> str:
+def config_hash(classifier: Classifier, images: ImageSet, method: str, batch_size: int, options: AttackOptions) -> str:
     """A short hash of what decides a robust-accuracy run's counts (model, images, attack, batches)."""
     described = {
         "model": classifier.name, "score": classifier.score, "images": images.names, "labels": images.labels.tolist(),
-        "method": method, "batch_size": batch_size, "options": {k: settings[k] for k in sorted(settings) if k != "progress"},
+        "method": method, "batch_size": batch_size, "options": dataclasses.asdict(options),
     }
     return hashlib.sha256(json.dumps(described, sort_keys=True, default=repr).encode()).hexdigest()[:16]
 
@@ -86,6 +87,7 @@ def robust_accuracy(
     batch_size: int = 32,
     progress_file: str | os.PathLike | None = None,
     ensemble=(),
+    options: AttackOptions | None = None,
     **settings,
 ) -> RobustAccuracyResult:
     """Attack every image (untargeted, leaving its label) in batches of ``batch_size``; resumable.
@@ -97,21 +99,24 @@ def robust_accuracy(
         progress_file: a JSON file of per-batch counts: read (if it exists and was made with the same
             settings) to skip the batches it holds, and written after every batch. ``None``: none.
         ensemble: more models attacked with ``classifier`` (Liu et al. 2017).
-        **settings: the attack's and the trainer's options (``targeted`` and ``untargeted_from`` are set).
+        options: the attack's options already made, instead of keywords in ``settings``.
+        **settings: the attack's and the trainer's options (``targeted``, ``untargeted_from`` and
+            ``png_check`` are set: untargeted from the label, no PNG check).
     """
     check_int("trainer.batch_size", batch_size, minimum=1)
-    settings = {**settings, "targeted": False, "untargeted_from": "label", "png_check": False}
-    attack_options({k: v for k, v in settings.items() if k not in ("accelerator", "devices", "progress")})
+    trainer = {key: settings.pop(key) for key in TRAINER_KEYS if key in settings}
+    given = attack_options(settings) if options is None else options
+    options = dataclasses.replace(given, targeted=False, untargeted_from="label", png_check=False)
     if (images.labels < 0).any():
         raise NetvizError("adversarial.report=robust_accuracy needs a label for every image (data.labels= for a folder)")
-    key = config_hash(classifier, images, method, batch_size, settings)
+    key = config_hash(classifier, images, method, batch_size, options)
     path = None if progress_file is None else Path(progress_file)
     done = read_progress(path, key)
     starts = list(range(0, len(images), batch_size))
     for number, start in enumerate(starts):
         if str(number) not in done:
             batch = images.select(list(range(start, min(start + batch_size, len(images)))))
-            result = make_fooling_images(classifier, batch, None, method=method, ensemble=ensemble, **settings)
+            result = make_fooling_images(classifier, batch, None, method=method, ensemble=ensemble, options=options, **trainer)
             labels = batch.labels
             done[str(number)] = {
                 "images": len(batch),
