@@ -11,6 +11,7 @@ from netviz.ensemble import Ensemble
 from netviz.errors import NetvizError
 from netviz.models import Classifier
 from netviz.techniques.adversarial.attack import class_probability
+from netviz.techniques.adversarial.eot import EOTAttack
 from netviz.techniques.adversarial.evaluation import evaluate, predict, transform_success_rates
 from netviz.techniques.adversarial.external import Attack, is_external, run_external, torchattacks_attack
 from netviz.techniques.adversarial.options import AttackOptions, attack_options
@@ -104,7 +105,7 @@ def make_fooling_images(
     if module is not None:
         module.conclude(final_logits)
     eot_success, naive_eot_success = (None, None)
-    if method == "eot":
+    if builder is not None and issubclass(builder, EOTAttack):
         eot_success, naive_eot_success = eot_comparison(attacked, pixels, adversarial, pairs.classes, options, trainer)
 
     source = pair_clean_logits.argmax(1)
