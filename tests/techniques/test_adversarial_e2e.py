@@ -82,8 +82,10 @@ def test_fig3_config_runs_tracked_with_few_keys_and_measures_what_leaves_valid_p
     image = load_images("npz", COURSE_NPZ, indices=[1], size=224).names[0]
     for name in ("fooled", "iterations_to_fool", "target_prob_end", "perturbation_linf_255"):
         assert f"{name}/{metric_name(pair_name(image, 'stingray'))}" in metrics
-    for name in ("png_fooled_rate", "valid_image_fooled_rate", "mean_iterations_to_fool", "out_of_range_share", "max_excursion_255"):
+    for name in ("png_fooled_rate", "valid_image_fooled_rate", "mean_iterations_to_fool"):
         assert name in metrics
+    # The naive method does not clamp: on the quail some pixel values leave [0, 1] (README: 6.6%, 14.7 levels).
+    assert 0 < metrics["out_of_range_share"] < 0.2 and metrics["max_excursion_255"] > 1
     curves = [key for key in metrics if key.startswith("target_prob/")]
     assert len(curves) == 3 and len(client.get_metric_history(run.info.run_id, curves[0])) >= 2
     rows = __import__("json").loads(open(client.download_artifacts(run.info.run_id, "results.json", str(tmp_path))).read())
