@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 import torch
@@ -148,7 +149,7 @@ def eot_comparison(
     naive images of the same pairs, scored on the same draws in one pass per draw."""
     compared = [adversarial]
     if options.eot_compare_naive:
-        naive = attack_class("naive").build(attacked, pixels, classes, AttackOptions(**{**options.__dict__, "log_every": options.iterations}))
+        naive = attack_class("naive").build(attacked, pixels, classes, dataclasses.replace(options, log_every=options.iterations))
         compared.append(optimize(naive, **trainer).pixels().cpu())
     generator = torch.Generator(device=attacked.device).manual_seed(options.seed + 1)
     draws = options.eot.sample(options.eot_eval_samples, len(pixels), pixels.shape[-1], generator)
