@@ -1,8 +1,5 @@
 """Adversarial examples end to end: the offline ImageNet model on real photos, the command line, MLflow."""
 
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 import torch
@@ -10,7 +7,7 @@ import torch
 from netviz.data import load_images
 from netviz.models import load_model
 from netviz.techniques.adversarial import make_fooling_images
-from tests.conftest import COURSE_NPZ, ROOT, run_cli
+from tests.conftest import COURSE_NPZ, run_cli
 
 pytestmark = pytest.mark.slow
 CPU = {"accelerator": "cpu", "progress": False}
