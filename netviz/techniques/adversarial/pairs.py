@@ -82,8 +82,8 @@ def plan_pairs(
             if (images.labels < 0).any():
                 missing = [images.names[i] for i in range(n) if images.labels[i] < 0]
                 raise NetvizError(
-                    f"adversarial.untargeted_from=label needs a label for every image; {', '.join(missing[:3])} "
-                    "have none (give data.labels=, or use untargeted_from=prediction)"
+                    f"adversarial.untargeted_from=label needs a label for every image; without one: {', '.join(missing[:3])}"
+                    f"{' ...' if len(missing) > 3 else ''} (give data.labels=, or use untargeted_from=prediction)"
                 )
             classes = images.labels.clone()
         else:
