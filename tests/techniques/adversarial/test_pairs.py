@@ -40,3 +40,13 @@ def test_random_targets_are_seeded_and_never_the_images_own_class():
     other = make_fooling_images(model, images, "random", method="fgsm", seed=5, **CPU).classes
     assert torch.equal(first, again) and not torch.equal(first, other)
     assert (first != images.labels).all() and len(set(first.tolist())) > 3
+
+
+def test_untargeted_from_label_without_labels_is_one_line_naming_the_images():
+    import pytest
+
+    from netviz.errors import NetvizError
+
+    images = images_with_labels([4, -1])
+    with pytest.raises(NetvizError, match="needs a label for every image; without one: img1 "):
+        make_fooling_images(tiny_classifier(), images, None, targeted=False, untargeted_from="label", **CPU)
