@@ -13,7 +13,7 @@ import torch
 from benchmarks.common import interleaved, per_step_rows, report
 from netviz.data import load_images
 from netviz.models import Classifier, load_model
-from netviz.techniques.adversarial import NaiveAttack
+from netviz.techniques.adversarial import NaiveAttack, predict
 from netviz.techniques.base import optimize
 
 STEPS = 16
@@ -24,8 +24,9 @@ TARGETS = [6, 947, 92, 207, 245, 526, 1, 2]  # stingray, mushroom, bee eater, go
 
 
 def framework(model: Classifier, pixels: torch.Tensor, targets: torch.Tensor, steps: int = 16) -> torch.Tensor:
-    module = NaiveAttack(model, pixels, targets, iterations=steps, lr=LR, log_every=steps)
-    return optimize(module, accelerator="cpu", progress=False).x
+    module = optimize(NaiveAttack(model, pixels, targets, iterations=steps, lr=LR, log_every=steps), accelerator="cpu", progress=False)
+    module.conclude(predict(model, module.pixels()))  # the verdict on the final images, as make_fooling_images gives it
+    return module.x
 
 
 def plain(model: Classifier, pixels: torch.Tensor, targets: torch.Tensor, steps: int = 16) -> torch.Tensor:

@@ -4,7 +4,7 @@ Athalye, Engstrom, Ilyas and Kwok (2018), "Synthesizing Robust Adversarial Examp
 image that must survive a photo being shifted, turned, rescaled, blurred or noisy is optimized for the
 *expected* objective over a distribution of such transformations, its gradient estimated by averaging
 over random draws. This module is that distribution; the attack lives in
-``netviz/techniques/adversarial.py``. Every transform runs on the images' device and is differentiable.
+``netviz/techniques/adversarial/eot.py``. Every transform runs on the images' device and is differentiable.
 """
 
 from __future__ import annotations

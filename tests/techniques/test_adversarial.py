@@ -14,9 +14,10 @@ from netviz.techniques.adversarial import (
     EOTAttack,
     NaiveAttack,
     PGDAttack,
+    check_targets,
     make_fooling_images,
     png_round_trip,
-    resolve_targets,
+    predict,
 )
 from netviz.techniques.base import optimize
 from tests.conftest import tiny_classifier
@@ -52,6 +53,7 @@ def test_naive_matches_the_plain_loop_and_stops_each_pair_at_its_first_fooled_st
         assert module.steps_taken[i].item() == taken
         torch.testing.assert_close(module.x[i : i + 1], x, rtol=1e-4, atol=1e-5)  # stopped pairs did not move on
     assert len(set(steps)) > 1 and max(steps) < 40, "pairs should stop at different steps, all within the cap"
+    module.conclude(predict(model, module.pixels()))
     assert module.first_fooled.tolist() == steps
     assert (module.final_logits.argmax(1) == targets).all()
 
@@ -171,9 +173,8 @@ def test_eot_sees_transformed_copies_and_scores_the_untransformed_image(pixels):
     module = EOTAttack(model, pixels, targets, iterations=2, eps=8, step_size=2, distribution=TransformDistribution(max_shift=3), samples=5)
     seen = module.model_input(pixels, 0)
     assert seen.shape == (20, 3, 16, 16) and not torch.allclose(seen[:4], model.normalize(pixels))
-    torch.testing.assert_close(module.model_input(pixels, 2), model.normalize(pixels))
-    optimize(module, **CPU)
-    assert module.final_logits.shape == (4, 10)
+    result = make_fooling_images(model, image_set(pixels), [1], method="eot", iterations=2, eot_samples=5, eot_eval_samples=2, **CPU)
+    assert torch.equal(result.fooled, predicted_is(model, result.adversarial, 1))  # judged as it is, untransformed
 
 
 def test_ensemble_scores_are_the_members_average_each_normalizing_its_own_way(pixels):
@@ -250,29 +251,31 @@ def test_png_round_trip_is_8_bit_quantization():
 def test_pairs_are_images_times_targets_named_and_drawn(pixels):
     model = tiny_classifier()
     result = make_fooling_images(model, image_set(pixels[:2]), ["class3", 4], iterations=30, **CPU)
-    assert result.sample_names == ["img0 to class3", "img0 to class4", "img1 to class3", "img1 to class4"]
+    assert result.sample_names == ["img0→class3", "img0→class4", "img1→class3", "img1→class4"]
     assert result.classes.tolist() == [3, 4, 3, 4]
     torch.testing.assert_close(result.original, pixels[[0, 0, 1, 1]])
     metrics = result.metrics()
     fooled = result.fooled.tolist()
-    assert sum(k.startswith("iterations_to_fool/") for k in metrics) == sum(fooled)
+    took_steps = [f and int(n) > 0 for f, n in zip(fooled, result.iterations_to_fool)]
+    assert sum(k.startswith("iterations_to_fool/") for k in metrics) == sum(took_steps)
     assert metrics["pairs"] == 4 and metrics["fooled_rate"] == pytest.approx(np.mean(fooled))
-    assert all(result.target_score_max >= result.target_score_end - 1e-5)
+    assert metrics["fooled_at_start"] == sum(int(n) == 0 for n in result.iterations_to_fool)
     assert all(np.isfinite(v) for v in metrics.values())
     panel = result.panels()["img0 to class3"]
     assert panel.shape == (16, 4 * 16 + 3 * 4, 3) and panel.dtype == np.uint8
     assert result.figure() is not None
-    assert result.history["target_score"][-1][0] == int(result.iterations.max())
+    assert result.history["target_prob"][-1][0] == int(result.iterations.max())
+    torch.testing.assert_close(result.history["target_prob"][-1][1], result.target_prob_end)
 
 
 def test_bad_targets_and_budgets_are_one_line_errors():
     model = tiny_classifier()
     with pytest.raises(NetvizError, match="unknown class"):
-        resolve_targets(model, ["class3", "nosuchclass"], True)
+        check_targets(model, ["class3", "nosuchclass"], True)
     with pytest.raises(NetvizError, match="needs target"):
-        resolve_targets(model, [], True)
+        check_targets(model, [], True)
     with pytest.raises(NetvizError, match="takes no target"):
-        resolve_targets(model, [1], False)
+        check_targets(model, [1], False)
     images = image_set(torch.rand(1, 3, 16, 16))
     for options in ({"method": "pgd", "eps": 0}, {"method": "fgsm", "eps": -1}, {"method": "pgd", "step_size": 0}):
         with pytest.raises(NetvizError, match="must be > 0"):
@@ -294,5 +297,5 @@ def test_repeated_images_keep_their_own_metrics(pixels):
 
     images = ImageSet(pixels[[0, 0]], torch.tensor([-1, -1]), ["same", "same"])
     result = make_fooling_images(tiny_classifier(), images, [3], iterations=2, accelerator="cpu", progress=False)
-    assert result.sample_names == ["same to class3", "same to class3 2"]
+    assert result.sample_names == ["same→class3", "same→class3 2"]
     assert len([k for k in result.metrics() if k.startswith("fooled/")]) == 2

@@ -1,0 +1,66 @@
+"""Attacks at torchattacks' speed: the whole ``make_fooling_images`` call against torchattacks' own call.
+
+Same process, same network and inputs (efficientnet_lite0, 8 of the course's images with their labels,
+eps 8/255, step 2/255, 10 steps, untargeted from the label, 1 thread), run in alternation. netviz's
+call includes what torchattacks leaves to the user: the clean and final verdicts, the 8-bit PNG round
+trip (``png_check``) and the result's tensors; the last rows show torchattacks plus one verdict pass
+over its images, the least a user adds to know whether an attack worked.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from benchmarks.common import interleaved, report
+from netviz.data import load_images
+from netviz.models import load_model
+from netviz.techniques.adversarial import PixelModel, make_fooling_images, predict
+
+EPS, STEP, STEPS, IMAGES = 8, 2, 10, 8
+COURSE_NPZ = "../shared/data/imagenet_val_25.npz"
+
+
+def main() -> None:
+    import torchattacks
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        model = load_model("efficientnet_lite0")
+        images = load_images("npz", COURSE_NPZ, indices=list(range(IMAGES)), size=model.input_size)
+        pixels, labels = images.pixels, images.labels
+        common = {"targeted": False, "untargeted_from": "label", "eps": EPS, "accelerator": "cpu", "progress": False}
+
+        def netviz(method: str, **extra):
+            return lambda: make_fooling_images(model, images, None, method=method, **common, **extra)
+
+        pgd = torchattacks.PGD(PixelModel(model), eps=EPS / 255, alpha=STEP / 255, steps=STEPS)
+        fgsm = torchattacks.FGSM(PixelModel(model), eps=EPS / 255)
+        times = interleaved(
+            {
+                "netviz pgd": netviz("pgd", step_size=STEP, iterations=STEPS),
+                "netviz pgd no png": netviz("pgd", step_size=STEP, iterations=STEPS, png_check=False),
+                "torchattacks pgd": lambda: pgd(pixels, labels),
+                "torchattacks pgd + verdict": lambda: predict(model, pgd(pixels, labels)),
+                "netviz fgsm": netviz("fgsm"),
+                "torchattacks fgsm": lambda: fgsm(pixels, labels),
+                "torchattacks fgsm + verdict": lambda: predict(model, fgsm(pixels, labels)),
+            },
+            rounds=3,
+        )
+    finally:
+        torch.set_num_threads(threads)
+    report(
+        f"attacks vs torchattacks (efficientnet_lite0, {IMAGES} images, eps {EPS}/255, {STEPS} steps, CPU, 1 thread)",
+        [
+            ("pgd: whole make_fooling_images call (with PNG check) vs torchattacks.PGD", times["netviz pgd"], times["torchattacks pgd"], "<= 1.05"),
+            ("pgd: the same without the PNG check (png_check=false)", times["netviz pgd no png"], times["torchattacks pgd"], "<= 1.05"),
+            ("pgd: whole call vs torchattacks.PGD + one verdict pass", times["netviz pgd"], times["torchattacks pgd + verdict"], "information"),
+            ("fgsm: whole make_fooling_images call (with PNG check) vs torchattacks.FGSM", times["netviz fgsm"], times["torchattacks fgsm"], "<= 1.3"),
+            ("fgsm: whole call vs torchattacks.FGSM + one verdict pass", times["netviz fgsm"], times["torchattacks fgsm + verdict"], "information"),
+        ],
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,151 @@
+"""Checks of adversarial images, whoever made them (netviz, torchattacks, any function).
+
+Everything here takes ``(original pixels, adversarial pixels, classes, models)`` and runs one batched
+pass per model: the clean images (unless their logits are given), the adversarial images as valid
+images (clamped to [0, 1]), and their 8-bit PNG round trip. Nothing is computed twice.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from netviz.figures import to_uint8
+from netviz.models import Classifier
+from netviz.techniques.adversarial.attack import is_fooled
+
+BATCH = 32  # images per forward pass of a check
+
+
+@torch.no_grad()
+def predict(classifier: Classifier, pixels: torch.Tensor, batch: int = BATCH) -> torch.Tensor:
+    """Logits ``(N, C)`` on the CPU of pixels ``(N, 3, S, S)``, run where the classifier is.
+
+    This is the one place that feeds pixels to a model for a check (the per-model preprocessing goes here).
+    """
+    device = classifier.device
+    return torch.cat(
+        [classifier(classifier.normalize(pixels[i : i + batch].to(device))).float().cpu() for i in range(0, len(pixels), batch)]
+    )
+
+
+def png_round_trip(pixels: torch.Tensor) -> torch.Tensor:
+    """Pixels ``(N, 3, S, S)`` after saving each image as an 8-bit PNG and loading it back (clamped, rounded)."""
+    from PIL import Image
+
+    loaded = []
+    for image in to_uint8(pixels):
+        buffer = io.BytesIO()
+        Image.fromarray(image).save(buffer, format="PNG")
+        buffer.seek(0)
+        loaded.append(np.asarray(Image.open(buffer).convert("RGB")))
+    return torch.from_numpy(np.stack(loaded)).permute(0, 3, 1, 2).float().div(255)
+
+
+def classify(classifier: Classifier, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Logits ``{kind: (N_kind, C)}`` of several batches of pixels, in one batched pass."""
+    kinds = [kind for kind, pixels in inputs.items() if pixels is not None and len(pixels)]
+    if not kinds:
+        return {}
+    logits = predict(classifier, torch.cat([inputs[kind].cpu() for kind in kinds]))
+    return dict(zip(kinds, logits.split([len(inputs[kind]) for kind in kinds])))
+
+
+@dataclass
+class Evaluation:
+    """What each model makes of the images: ``logits[model][kind]`` ``(P, C)`` on the CPU.
+
+    Kinds: ``clean`` (the original of each pair), ``valid`` (the adversarial image clamped to [0, 1]),
+    ``png`` (after an 8-bit PNG round trip) and, for the attacked model only, ``as_is`` (the optimized
+    input itself, where it leaves [0, 1]; else the same as ``valid``).
+    """
+
+    logits: dict[str, dict[str, torch.Tensor]]
+    classes: torch.Tensor
+    targeted: bool
+
+    def predicted(self, model: str, kind: str) -> torch.Tensor:
+        return self.logits[model][kind].argmax(1)
+
+    def fooled(self, model: str, kind: str) -> torch.Tensor:
+        """``(P,)`` whether ``model``'s verdict on ``kind`` is the target (targeted) or left the class."""
+        return is_fooled(self.logits[model][kind], self.classes, self.targeted)
+
+    def transfer(self, model: str) -> dict[str, torch.Tensor]:
+        """``{"predicted", "fooled_targeted" (the pair's class), "fooled_untargeted" (the prediction
+        differs from the model's own on the original)}`` of the valid images, each ``(P,)``."""
+        predicted = self.predicted(model, "valid")
+        return {
+            "predicted": predicted,
+            "fooled_targeted": predicted == self.classes,
+            "fooled_untargeted": predicted != self.predicted(model, "clean"),
+        }
+
+
+def evaluate(
+    original: torch.Tensor,
+    adversarial: torch.Tensor,
+    classes: torch.Tensor,
+    models: Sequence[Classifier],
+    *,
+    targeted: bool = True,
+    pairs: torch.Tensor | None = None,
+    png: bool = True,
+    clean_logits: dict[str, torch.Tensor] | None = None,
+) -> Evaluation:
+    """Judge adversarial images with every model, one batched pass per model.
+
+    Args:
+        original: ``(N, 3, S, S)`` the clean images in [0, 1].
+        adversarial: ``(P, 3, S, S)`` the adversarial images (may leave [0, 1]: judged as they are by
+            ``models[0]``, and clamped by every model).
+        classes: ``(P,)`` each pair's target (targeted) or class to leave.
+        models: the attacked model first, then the models to check transfer to.
+        pairs: ``(P,)`` the original of each adversarial image (``None``: one each, in order).
+        png: also judge the PNG round trip (attacked model only).
+        clean_logits: ``{model name: (P, C)}`` logits of each pair's original already computed (not recomputed).
+
+    Example:
+        >>> evaluation = evaluate(images, torchattacks.PGD(pixel_model)(images, labels), labels, [model], targeted=False)
+        >>> evaluation.fooled(model.name, "png")
+    """
+    pairs = torch.arange(len(adversarial)) if pairs is None else pairs
+    clean_logits = clean_logits or {}
+    adversarial = adversarial.detach().cpu()
+    valid = adversarial.clamp(0, 1)
+    leaves_range = not torch.equal(valid, adversarial)
+    logits: dict[str, dict[str, torch.Tensor]] = {}
+    for index, model in enumerate(models):
+        attacked = index == 0
+        inputs = {
+            "clean": None if model.name in clean_logits else original,
+            "as_is": adversarial if attacked and leaves_range else None,
+            "valid": valid,
+            "png": png_round_trip(adversarial) if attacked and png else None,
+        }
+        found = classify(model, inputs)
+        found["clean"] = clean_logits[model.name] if model.name in clean_logits else found.pop("clean")[pairs]
+        if attacked:
+            found.setdefault("as_is", found["valid"])
+        logits[model.name] = found
+    return Evaluation(logits, classes.cpu(), targeted)
+
+
+@torch.no_grad()
+def transform_success_rates(
+    classifier: Classifier, images: Sequence[torch.Tensor], classes: torch.Tensor, draws: Sequence, targeted: bool = True
+) -> list[torch.Tensor]:
+    """For each batch of images ``(P, 3, S, S)``, ``(P,)`` the fraction of the transformations ``draws`` under
+    which each still fools ``classifier`` (the batches share one pass per draw)."""
+    device = classifier.device
+    images = [pixels.clamp(0, 1).to(device) for pixels in images]
+    repeated = classes.to(device).repeat(len(images))
+    hits = torch.zeros(len(repeated), device=device)
+    for transform in draws:
+        batch = torch.cat([transform(pixels) for pixels in images])
+        hits += is_fooled(classifier(classifier.normalize(batch)), repeated, targeted).float()
+    return list((hits / len(draws)).cpu().split(len(classes)))
