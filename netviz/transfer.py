@@ -10,9 +10,16 @@ targeted/<pair>``) and whether its prediction left its own on the clean image (`
 ``targeted%/untargeted% (n pairs)``; ``--figure`` draws the table as two heat maps. A cell whose model
 is one of the source's attacked models is white-box (marked ``*``): the attack saw its gradients.
 
+``--rejudge m1,m2,...`` judges the images again instead of reading the runs' verdicts: each run's
+stored 8-bit original and adversarial images (cut from its ``panels/``) are classified by every
+named model as a user would feed them, resized and cropped to that model's own input size
+(:meth:`~netviz.models.Classifier.predict_pixels`). Use it when the models' input sizes differ and
+the runs judged the images at the attacked model's size.
+
 Usage::
 
     python -m netviz.transfer [--tracking-uri sqlite:///mlflow.db] [--experiment adversarial] [--figure PATH]
+                              [--rejudge efficientnet_lite0,efficientnet_lite1,efficientnet_lite2]
 """
 
 from __future__ import annotations
@@ -96,6 +103,62 @@ def read_run(params: dict[str, str], tags: dict[str, str], metrics: dict[str, fl
     return Source(tuple(models), method, eps, targeted), dict(cells)
 
 
+PANEL_GAP = 4  # pixels between the cells of an adversarial panel (netviz.figures.side_by_side)
+
+
+def stored_images(client, run_id: str) -> tuple[list[str], "torch.Tensor", "torch.Tensor"]:
+    """``(pair names, originals, adversarials)`` of a run: the 8-bit images it saved, as pixels
+    ``(P, 3, S, S)`` in [0, 1], cut from ``panels/<pair>.png`` (original | adversarial | difference
+    | difference x10, ``PANEL_GAP`` white pixels apart: ``AdversarialResult.panels``)."""
+    import tempfile
+
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # one bar per run is noise here
+    with tempfile.TemporaryDirectory(prefix="netviz-transfer-") as tmp:
+        try:
+            folder = Path(client.download_artifacts(run_id, "panels", tmp))
+        except Exception as exc:  # noqa: BLE001 - a missing or unreadable artifact is the same problem
+            raise NetvizError(f"run {run_id} has no panels/ to judge again ({type(exc).__name__})") from None
+        names, originals, adversarials = [], [], []
+        for path in sorted(folder.glob("*.png")):
+            panel = np.asarray(Image.open(path).convert("RGB"))
+            side = panel.shape[0]
+            if panel.shape[1] != 4 * side + 3 * PANEL_GAP:
+                raise NetvizError(f"run {run_id}: {path.name} is not an adversarial panel of 4 images")
+            names.append(path.stem)
+            originals.append(panel[:, :side])
+            adversarials.append(panel[:, side + PANEL_GAP : 2 * side + PANEL_GAP])
+    as_pixels = lambda images: torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float().div(255)  # noqa: E731
+    return names, as_pixels(originals), as_pixels(adversarials)
+
+
+def judge(models: Sequence, names: Sequence[str], originals, adversarials) -> dict[str, Cell]:
+    """Each model's verdict on stored pairs ``"<image> to <target>"`` (or ``"<image> from <class>"``,
+    untargeted): fooled targeted when it predicts the target, untargeted when its prediction on the
+    adversarial image differs from its own on the original, each image fed at the model's own size."""
+    from netviz.naming import metric_name
+
+    cells = {}
+    for model in models:
+        classes = {metric_name(c): i for i, c in enumerate(model.categories)}
+        clean = model.predict_pixels(originals).argmax(1).tolist()
+        predicted = model.predict_pixels(adversarials).argmax(1).tolist()
+        cell = cells[model.name] = Cell()
+        for name, before, after in zip(names, clean, predicted):
+            cell.pairs += 1
+            cell.untargeted += int(after != before)
+            if " to " in name:
+                target = name.rsplit(" to ", 1)[1]
+                if target not in classes:
+                    raise NetvizError(f"pair {name!r}: {target!r} is not a class of {model.name}")
+                cell.targeted_pairs += 1
+                cell.targeted += int(after == classes[target])
+    return cells
+
+
 def _as_list(text: str) -> list[str]:
     """A list param as MLflow stores it (``"['a', 'b']"`` or ``"[a, b]"``) as names."""
     try:
@@ -169,8 +232,13 @@ class TransferTable:
         return fig
 
 
-def transfer_table(tracking_uri: str, experiment: str = "adversarial") -> TransferTable:
-    """The table pooled over the experiment's finished runs (one row per source, one column per model)."""
+def transfer_table(tracking_uri: str, experiment: str = "adversarial", rejudge: Sequence | None = None) -> TransferTable:
+    """The table pooled over the experiment's finished runs (one row per source, one column per model).
+
+    Args:
+        rejudge: classifiers that judge every run's stored images again (:func:`judge`) instead of
+            reading the runs' own verdicts; ``None`` reads the verdicts.
+    """
     from mlflow import MlflowClient
 
     client = MlflowClient(tracking_uri)
@@ -187,6 +255,8 @@ def transfer_table(tracking_uri: str, experiment: str = "adversarial") -> Transf
         source, run_cells = read_run(run.data.params, run.data.tags, run.data.metrics)
         if not run_cells:
             continue
+        if rejudge is not None:
+            run_cells = judge(rejudge, *stored_images(client, run.info.run_id))
         run_counts[source] += 1
         for model, cell in run_cells.items():
             if model not in models:
@@ -225,10 +295,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--tracking-uri", default=default_tracking_uri(), help="MLflow store (default: the project's mlflow.db)")
     parser.add_argument("--experiment", default="adversarial", help="the MLflow experiment of the adversarial runs")
     parser.add_argument("--figure", default=None, help="also draw the table as heat maps into this .png/.pdf/.svg")
+    parser.add_argument("--rejudge", default=None, help="comma-separated models that judge the stored images again, each at its own size")
     args = parser.parse_args(argv)
     try:
         figure = check_figure_path(args.figure)
-        table = transfer_table(args.tracking_uri, args.experiment)
+        judges = None
+        if args.rejudge:
+            from netviz.ensemble import load_models
+
+            judges = load_models([name.strip() for name in args.rejudge.split(",") if name.strip()])
+        table = transfer_table(args.tracking_uri, args.experiment, judges)
         print(table.format())
         if figure is not None and table.sources:
             table.figure().savefig(figure, dpi=150)

@@ -119,3 +119,32 @@ def test_a_run_is_read_from_its_tags_params_and_per_pair_metrics():
     assert source == Source(("a", "b"), "pgd", 16.0) and source.label() == "a+b pgd eps=16"
     assert cells["a"].text() == "50%/100% (2)"
     assert cells["c"].text() == "-/50% (2)"  # no targeted verdicts for c
+
+
+def test_rejudging_reads_back_the_saved_8bit_images_and_matches_the_png_verdict(tmp_path, tracking_uri):
+    """A tracked attack (tiny network, real MLflow store): the images cut from its panels are the
+    8-bit images it made, and the attacked model's rejudged targeted verdict is the run's png_fooled."""
+    import torch
+    from mlflow import MlflowClient
+
+    from netviz.data import ImageSet
+    from netviz.figures import to_uint8
+    from netviz.techniques.adversarial import make_fooling_images
+    from netviz.tracking import Tracker
+    from netviz.transfer import judge, stored_images
+    from tests.conftest import tiny_classifier
+
+    model = tiny_classifier()
+    pixels = torch.randint(0, 256, (3, 3, 16, 16), generator=torch.Generator().manual_seed(0)).float() / 255
+    images = ImageSet(pixels, torch.tensor([0, 1, 2]), ["a", "b", "c"])
+    result = make_fooling_images(model, images, [4, 7], method="pgd", eps=16, iterations=4, progress=False, accelerator="cpu")
+    with Tracker(tracking_uri, experiment="adversarial", run_name="rejudge") as tracker:
+        tracker.log_result(result)
+    names, originals, adversarials = stored_images(MlflowClient(tracking_uri), tracker.run_id)
+    order = sorted(range(len(result.sample_names)), key=lambda i: result.sample_names[i])
+    assert names == [result.sample_names[i] for i in order]
+    assert (to_uint8(adversarials) == to_uint8(result.adversarial[order])).all()
+    assert (to_uint8(originals) == to_uint8(result.original[order])).all()
+    (cell,) = judge([model], names, originals, adversarials).values()
+    assert (cell.pairs, cell.targeted_pairs) == (6, 6)
+    assert cell.targeted == int(result.png_fooled.sum())
