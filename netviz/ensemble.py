@@ -5,6 +5,11 @@ Attacks": an adversarial image optimized against the average of several models' 
 unseen models far more often than one made against a single model. Each member normalizes the image
 its own way, so the ensemble's input space is plain pixels in [0, 1]: its ``normalize`` is the
 identity, and any attack written against a :class:`~netviz.models.Classifier` runs on it unchanged.
+
+Members may have different input sizes (EfficientNet-Lite0/1/2: 224, 240, 260 px). The attack stays
+in pixel space at the ensemble's size (the first member's); each member sees the image resized
+(antialiased bilinear, differentiable, so the gradient flows back through the resize) and
+center-cropped to its own size, as :func:`netviz.data.load_images` would bring a photo to it.
 """
 
 from __future__ import annotations
@@ -22,8 +27,9 @@ class Ensemble(Classifier):
     """A frozen classifier whose logits and scores are the average of its members' (Liu et al. 2017).
 
     Args:
-        members: two or more classifiers over the same classes; each sees the pixels normalized its own
-            way. The ensemble takes images at the first member's input size.
+        members: two or more classifiers over the same classes; each sees the pixels resized to its
+            own input size and normalized its own way. The ensemble takes images at the first
+            member's input size (any size works: each member fits them to its own).
 
     Example:
         >>> ensemble = Ensemble([load_model("efficientnet_lite0"), load_model("resnet18", weights=None)])
@@ -49,13 +55,17 @@ class Ensemble(Classifier):
         )
         self.members = self.net
 
+    def fit_to_input(self, pixels: torch.Tensor) -> torch.Tensor:
+        """The pixels unchanged: each member fits them to its own input size."""
+        return pixels
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """The members' average logits ``(N, C)`` of pixels ``x``."""
         return self.class_scores(x)[0]
 
     def class_scores(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The members' average ``(logits, scores)``, each member scoring its own way (``model.score``)."""
-        outputs = [member.class_scores(member.normalize(x)) for member in self.members]
+        outputs = [member.class_scores(member.normalize(member.fit_to_input(x))) for member in self.members]
         logits = torch.stack([o[0] for o in outputs]).mean(dim=0)
         scores = torch.stack([o[1] for o in outputs]).mean(dim=0)
         return logits, scores

