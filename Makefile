@@ -49,8 +49,11 @@ fig%:  ## a report figure: make fig1 ... make fig15, make fig-methods (see exper
 	$(PYTHON) run.py -m data.path=$(NPZ) experiment=$(subst -,_,fig$*) figure=$(FIGURES_DIR)/fig$*.png $(if $(LAUNCHER),hydra/launcher=$(LAUNCHER)) $(ARGS)
 	@if grep -q "sweeper:" experiments/$(subst -,_,fig$*).yaml; then $(COMPOSE) fig$* $(ARGS) --output $(FIGURES_DIR)/fig$*.png; fi
 
-.PHONY: figures transfer-table
+.PHONY: figures transfer-table transfer-zoo
 figures: $(FIGURES)  ## every figure of the report, into figures/
 
-transfer-table:  ## source x evaluated-model table of fooling rates from the adversarial runs in MLflow
-	$(PYTHON) -m netviz.transfer --tracking-uri sqlite:///$(CURDIR)/mlflow.db
+transfer-table:  ## source x evaluated-model table of fooling rates from the adversarial runs in MLflow, and its heat map
+	$(PYTHON) -m netviz.transfer --tracking-uri sqlite:///$(CURDIR)/mlflow.db --figure $(FIGURES_DIR)/transfer.png
+
+transfer-zoo:  ## adversarial images from each offline model and from ensembles, judged by all three (then make transfer-table)
+	$(PYTHON) run.py -m data.path=$(NPZ) experiment=transfer_zoo $(if $(LAUNCHER),hydra/launcher=$(LAUNCHER)) $(ARGS)

@@ -38,7 +38,7 @@ from netviz.errors import NetvizError
 
 METHOD_ORDER = ("naive", "fgsm", "pgd", "eot")
 FIGURE_SUFFIXES = (".png", ".pdf", ".svg")
-_PAIR_METRIC = re.compile(r"^transfer/(?P<model>[^/]+)/(?P<kind>targeted|untargeted)/(?P<pair>.+)$")
+_RATE_METRIC = re.compile(r"^transfer/(?P<model>[^/]+)/(?P<kind>targeted|untargeted)_rate$")
 
 
 @dataclass(frozen=True)
@@ -79,7 +79,9 @@ def read_run(params: dict[str, str], tags: dict[str, str], metrics: dict[str, fl
 
     The only place that knows those names: tag ``model`` (the attacked model), params
     ``adversarial.method``, ``adversarial.eps``, ``adversarial.ensemble``, ``adversarial.targeted``,
-    and per-pair metrics ``transfer/<model>/<targeted|untargeted>/<pair>`` (1 fooled, 0 not).
+    the run's ``pairs`` and, per evaluated model, ``transfer/<model>/<targeted|untargeted>_rate``
+    (the share of pairs fooled: rate x pairs is the count). The attacked model judges its own images
+    under ``valid_image_fooled_rate``, not as transfer; ``--rejudge`` fills that white-box cell.
     """
     models = [tags.get("model") or params.get("model.name", "?")]
     for member in _as_list(params.get("adversarial.ensemble", "[]")):
@@ -88,18 +90,17 @@ def read_run(params: dict[str, str], tags: dict[str, str], metrics: dict[str, fl
     method = params.get("adversarial.method", "naive")
     eps = None if method == "naive" else float(params.get("adversarial.eps", "nan"))
     targeted = params.get("adversarial.targeted", "True").lower() == "true"
+    pairs = int(round(metrics.get("pairs", 0)))
     cells: dict[str, Cell] = defaultdict(Cell)
     for name, value in metrics.items():
-        match = _PAIR_METRIC.match(name)
+        match = _RATE_METRIC.match(name)
         if not match:
             continue
-        cell, fooled = cells[match["model"]], int(value > 0.5)
+        cell, fooled = cells[match["model"]], int(round(value * pairs))
         if match["kind"] == "targeted":
-            cell.targeted += fooled
-            cell.targeted_pairs += 1
+            cell.targeted, cell.targeted_pairs = fooled, pairs
         else:
-            cell.untargeted += fooled
-            cell.pairs += 1
+            cell.untargeted, cell.pairs = fooled, pairs
     return Source(tuple(models), method, eps, targeted), dict(cells)
 
 

@@ -27,6 +27,9 @@ def predict(classifier: Classifier, pixels: torch.Tensor, batch: int = BATCH) ->
 
     This is the one place that feeds pixels to a model for a check (the per-model preprocessing goes here).
     """
+    if pixels.shape[-1] != classifier.input_size or pixels.shape[-2] != classifier.input_size:
+        # Another model's image, fed as a user would: resized and cropped to this model's input size.
+        return classifier.predict_pixels(pixels, batch=batch)
     device = classifier.device
     return torch.cat(
         [classifier(classifier.normalize(pixels[i : i + batch].to(device))).float().cpu() for i in range(0, len(pixels), batch)]
@@ -118,14 +121,16 @@ def evaluate(
     adversarial = adversarial.detach().cpu()
     valid = adversarial.clamp(0, 1)
     leaves_range = not torch.equal(valid, adversarial)
+    saved = png_round_trip(adversarial) if png or len(models) > 1 else None
     logits: dict[str, dict[str, torch.Tensor]] = {}
     for index, model in enumerate(models):
         attacked = index == 0
         inputs = {
             "clean": None if model.name in clean_logits else original,
             "as_is": adversarial if attacked and leaves_range else None,
-            "valid": valid,
-            "png": png_round_trip(adversarial) if attacked and png else None,
+            # Another model judges the saved 8-bit image, as a user would hand it over (transfer).
+            "valid": valid if attacked else saved,
+            "png": saved if attacked and png else None,
         }
         found = classify(model, inputs)
         found["clean"] = clean_logits[model.name] if model.name in clean_logits else found.pop("clean")[pairs]

@@ -50,7 +50,7 @@ def check_targets(classifier: Classifier, targets, targeted: bool) -> list[int] 
         )
     if len(targets) == 1 and str(targets[0]) in PER_IMAGE_TARGETS:
         return str(targets[0])
-    return [classifier.class_index(t) for t in targets]
+    return classifier.class_indices(targets)
 
 
 def needs_clean_logits(images: ImageSet, targets: list[int] | str, *, targeted: bool, untargeted_from: str) -> bool:
