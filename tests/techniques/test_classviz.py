@@ -11,6 +11,7 @@ import torch
 
 from netviz.data import ImageSet
 from netviz.errors import NetvizError
+from netviz.figures import to_uint8
 from netviz.techniques.base import optimize
 from netviz.techniques.classviz import (
     ClassVisualization,
@@ -167,9 +168,16 @@ def test_several_targets_form_one_batch_with_snapshots_every_show_every():
     assert set(series) == {"image/class2", "image/class5", "image/class2 2"}
     assert all(image.shape == (16, 16, 3) and image.dtype == np.uint8 for _, image in series["image/class5"])
     np.testing.assert_array_equal(series["image/class5"][-1][1], result.panels()["class5"])
-    assert [step for step, _ in result.history["probability"]] == [0, 6]
+    # Every log_every steps, and last the final evaluation after all 7 updates: the curve ends on the
+    # final values (after the last blur), the same as final_probability.
+    assert [step for step, _ in result.history["probability"]] == [0, 7]
+    torch.testing.assert_close(result.history["probability"][-1][1], result.probability)
     metrics = result.metrics()
-    assert metrics["top1_class/class5"] == result.top_classes[1, 0].item()
+    assert not any(key.startswith("top") for key in metrics)  # class indices are no metrics
+    assert metrics["final_probability/class5"] == pytest.approx(result.probability[1].item())
+    assert metrics["mean_final_probability"] == pytest.approx(result.probability.mean().item())
+    hits = [int(result.top_classes[i, 0]) == int(result.targets[i]) for i in range(3)]
+    assert metrics["target_top1_rate"] == pytest.approx(sum(hits) / 3)
     probabilities = result.top_probabilities
     assert (probabilities[:, :-1] >= probabilities[:, 1:]).all()
     assert result.rows()[1]["target_name"] == "class5"
@@ -180,8 +188,13 @@ def test_image_start_pairs_images_with_targets_and_defaults_to_their_labels():
     images = ImageSet(torch.rand(2, 3, 16, 16), torch.tensor([1, 7]), ["a", "b"])
     options = ClassVizOptions(iterations=2)
     own = class_visualization(model, None, init_images=images, options=options, **CPU)
-    assert own.targets.tolist() == [1, 7] and own.sample_names == ["a_to_class1", "b_to_class7"]
+    assert own.targets.tolist() == [1, 7] and own.sample_names == ["a→class1", "b→class7"]
     torch.testing.assert_close(own.start, images.pixels)
+    # Each panel shows start | final side by side, keyed by the sample's file name.
+    panel = own.panels()["a to class1"]
+    assert panel.shape == (16, 32, 3)
+    np.testing.assert_array_equal(panel[:, :16], to_uint8(own.start[0]))
+    np.testing.assert_array_equal(panel[:, 16:], to_uint8(own.pixels[0]))
     one_target = class_visualization(model, "class3", init_images=images, options=options, **CPU)
     assert one_target.targets.tolist() == [3, 3]
     one_image = class_visualization(model, [4, 5, 6], init_images=ImageSet(images.pixels[:1], images.labels[:1], ["a"]),
@@ -224,21 +237,20 @@ def test_unknown_target_missing_target_and_unlabelled_images_are_errors():
         class_visualization(model, 1, init_images=ImageSet(torch.rand(0, 3, 16, 16), torch.tensor([], dtype=torch.int64), []))
 
 
-def test_config_section_maps_to_options_and_rejects_unknown_keys():
+def test_config_section_maps_to_options_and_the_top_level_aliases_win_when_set():
     from omegaconf import OmegaConf
 
     from netviz.techniques.classviz import options_from_config
 
-    cfg = OmegaConf.create({"iterations": 7, "lr": 2.0, "l2": 0.0, "seed": 3, "trainer": {"log_every": 2},
-                            "classviz": {"init": "image", "blur_every": None, "tv": 0.1}})
-    options, init = options_from_config(cfg)
-    assert init == "image"
-    assert options == ClassVizOptions(iterations=7, lr=2.0, l2=0.0, seed=3, log_every=2, blur_every=None, tv=0.1)
+    cfg = OmegaConf.create({"iterations": 7, "lr": None, "l2": 0.0, "seed": 3, "trainer": {"log_every": 2},
+                            "classviz": {"init": "image", "lr": 2.0, "iterations": 50, "blur_every": None, "tv": 0.1}})
+    options = options_from_config(cfg)
+    assert options == ClassVizOptions(init="image", iterations=7, lr=2.0, l2=0.0, seed=3, log_every=2, blur_every=None, tv=0.1)
     cfg.classviz = {"init": "picture"}
     with pytest.raises(NetvizError, match="classviz.init='picture' is not one of noise, image"):
         options_from_config(cfg)
     cfg.classviz = {"blur_evry": 2}
-    with pytest.raises(NetvizError, match="unknown classviz option.*blur_evry"):
+    with pytest.raises(NetvizError, match="classviz: Key 'blur_evry' not in 'ClassVizConfig'.*takes: classviz.init"):
         options_from_config(cfg)
 
 
