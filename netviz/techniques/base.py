@@ -324,3 +324,39 @@ def optimize(
     # Lightning's teardown moved everything to the CPU; checks after the loop run where it ran.
     module.to(trainer.strategy.root_device)
     return module
+
+
+# A chunk's activations (kept for the backward pass, and their gradients) stay under this many bytes.
+ACTIVATION_BUDGET_BYTES = 1 << 30
+
+
+def activation_bytes(classifier: Classifier) -> int:
+    """Bytes one sample's forward/backward pass holds: the outputs of every leaf module for one image at
+    the model's input size (measured by one forward pass under ``no_grad``), times two for their gradients."""
+    sizes: list[int] = []
+
+    def keep(module, inputs, output):
+        if isinstance(output, torch.Tensor):
+            sizes.append(output.numel() * output.element_size())
+
+    leaves = [m for m in classifier.modules() if next(m.children(), None) is None]
+    hooks = [m.register_forward_hook(keep) for m in leaves]
+    try:
+        with torch.no_grad():
+            size = classifier.input_size
+            classifier(torch.zeros(1, 3, size, size, device=classifier.device))
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return 2 * sum(sizes)
+
+
+def default_batch_size(classifier: Classifier, copies: int = 1) -> int:
+    """Samples per chunk so that a chunk's activations stay under :data:`ACTIVATION_BUDGET_BYTES` (1 GiB),
+    ``copies`` being how many transformed copies of each sample a pass holds."""
+    return max(1, ACTIVATION_BUDGET_BYTES // max(1, activation_bytes(classifier) * copies))
+
+
+def chunks(count: int, batch_size: int) -> list[slice]:
+    """The slices of ``count`` samples in chunks of at most ``batch_size``."""
+    return [slice(start, min(start + batch_size, count)) for start in range(0, count, max(1, batch_size))]

@@ -64,7 +64,7 @@ from netviz.parts import (
     total_variation,
 )
 from netviz.results import Result, per_sample, unique_names
-from netviz.techniques.base import InputOptimizer, optimize
+from netviz.techniques.base import InputOptimizer, chunks, default_batch_size, optimize
 
 __all__ = ["ClassVisualization", "ClassVizConfig", "ClassVizOptions", "ClassVizResult", "class_visualization",
            "noise_start", "options_from_config", "total_variation"]
@@ -324,6 +324,7 @@ def class_visualization(
     *,
     init_images: ImageSet | None = None,
     options: ClassVizOptions | None = None,
+    batch_size: int | None = None,
     **trainer: Any,
 ) -> ClassVizResult:
     """Generate images that the classifier scores high for each target class, all in one batch.
@@ -338,6 +339,10 @@ def class_visualization(
             means each image's own label (report Figure 10).
         init_images: start from these images instead of noise (Figure 11: hay -> snail).
         options: the knobs (default: the course's).
+        batch_size: samples per chunk, run one chunk after another (``None``:
+            :func:`~netviz.techniques.base.default_batch_size`, activations under 1 GiB). Samples are
+            independent (the jitter offsets are the same for every sample of a step), so the images do
+            not depend on it.
         **trainer: passed to :func:`netviz.techniques.base.optimize` (``accelerator``, ``devices``, ``progress``).
 
     Example:
@@ -361,29 +366,41 @@ def class_visualization(
             raise NetvizError("classviz.init=image needs at least one image: choose them with data=... data.indices=[...]")
         start, indices, names = _pair_images_with_targets(classifier, init_images, indices)
         init = "image"
-    module = ClassVisualization(classifier, start, torch.tensor(indices), options, sample_names=names)
-    optimize(module, **trainer)
-    logits = module.final_logits.float().cpu()
-    probabilities = logits.softmax(dim=1)
     target_tensor = torch.tensor(indices)
+    if batch_size is None:
+        batch_size = default_batch_size(classifier)
+    modules = [
+        optimize(ClassVisualization(classifier, start[part], target_tensor[part], options, sample_names=names[part]), **trainer)
+        for part in chunks(len(indices), batch_size)
+    ]
+    logits = torch.cat([m.final_logits.float().cpu() for m in modules])
+    probabilities = logits.softmax(dim=1)
     top = probabilities.topk(min(TOP_K, probabilities.shape[1]), dim=1)
     return ClassVizResult(
         technique="classviz",
         model=classifier.name,
         sample_names=names,
-        history=module.history_on_cpu(),
+        history=_joined_history([m.history_on_cpu() for m in modules]),
         start=start.clamp(0, 1),
-        pixels=module.pixels().cpu(),
+        pixels=torch.cat([m.pixels().cpu() for m in modules]),
         targets=target_tensor,
         score=logits.gather(1, target_tensor[:, None]).squeeze(1),
         probability=probabilities.gather(1, target_tensor[:, None]).squeeze(1),
         top_classes=top.indices,
         top_probabilities=top.values,
-        snapshots=module.snapshots,
+        snapshots=[(step, torch.cat([m.snapshots[k][1] for m in modules])) for k, (step, _) in enumerate(modules[0].snapshots)],
         options=options,
         categories=classifier.categories,
         init=init,
     )
+
+
+def _joined_history(histories: list[dict]) -> dict[str, list[tuple[int, torch.Tensor]]]:
+    """The step metrics of consecutive chunks as one history (every chunk records the same steps)."""
+    return {
+        name: [(step, torch.cat([h[name][k][1] for h in histories])) for k, (step, _) in enumerate(points)]
+        for name, points in histories[0].items()
+    }
 
 
 def _pair_images_with_targets(
@@ -430,7 +447,8 @@ def run(classifier: Classifier, images: ImageSet, options: ClassVizOptions, cfg:
     if OmegaConf.is_config(targets):
         targets = list(OmegaConf.to_container(targets, resolve=True))
     return class_visualization(
-        classifier, targets, init_images=images if options.init == "image" else None, options=options, **trainer
+        classifier, targets, init_images=images if options.init == "image" else None, options=options,
+        batch_size=cfg.trainer.get("batch_size"), **trainer
     )
 
 

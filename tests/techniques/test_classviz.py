@@ -263,3 +263,35 @@ def test_pretrained_model_gives_the_targets_a_high_probability():
     result = class_visualization(model, "snail", options=ClassVizOptions(iterations=60), **CPU)
     assert result.probability.item() > 0.9, result.rows()
     assert result.top_classes[0, 0].item() == 113
+
+
+def test_chunks_give_bit_identical_images_and_metrics():
+    # Samples are independent, so chunking changes nothing (chunks of 2 and 3 + 2 here). A lone sample
+    # is the exception: PyTorch's CPU convolution takes another kernel for a batch of one, which
+    # rounds differently (about 1e-7, checked below), so a chunk of 1 agrees to float rounding only.
+    model = tiny_classifier()
+    options = ClassVizOptions(iterations=5, log_every=2, show_every=2, seed=2)
+    targets = [1, 4, 4, 7, 0, 2]
+    whole = class_visualization(model, targets, options=options, batch_size=6, **CPU)
+    lone = class_visualization(model, targets, options=options, batch_size=1, **CPU)
+    torch.testing.assert_close(lone.pixels, whole.pixels, rtol=0, atol=1e-6)
+    for size in (2, 3):
+        part = class_visualization(model, targets, options=options, batch_size=size, **CPU)
+        assert torch.equal(part.pixels, whole.pixels) and torch.equal(part.probability, whole.probability)
+        assert part.sample_names == whole.sample_names
+        assert [s for s, _ in part.snapshots] == [s for s, _ in whole.snapshots] == [0, 2, 4, 5]
+        assert all(torch.equal(a, b) for (_, a), (_, b) in zip(part.snapshots, whole.snapshots))
+        for name, points in whole.history.items():
+            assert all(torch.equal(a, b) for (_, a), (_, b) in zip(part.history[name], points)), name
+
+
+def test_the_default_chunk_keeps_activations_under_a_gibibyte():
+    from netviz.techniques.base import ACTIVATION_BUDGET_BYTES, activation_bytes, default_batch_size
+
+    model = tiny_classifier()
+    per_sample = activation_bytes(model)
+    # Oracle: the tiny net's leaf outputs for one 16 px image, counted by hand (float32, x2 for gradients).
+    by_hand = 4 * (8 * 16 * 16 * 3 + 8 * 8 * 8 * 2 + 8 * 4 * 4 + 8 * 16 + 10) * 2
+    assert per_sample == by_hand
+    assert default_batch_size(model) == ACTIVATION_BUDGET_BYTES // by_hand
+    assert not model.net[0]._forward_hooks  # the measuring hooks are gone
