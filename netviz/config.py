@@ -88,10 +88,10 @@ class ClassVizConfig:
 
     Attributes:
         init: ``noise`` (seeded standard normal noise in the model's input space) or ``image`` (``data``'s images).
-        iterations: the number of updates (the top-level ``iterations`` wins when set).
+        iterations: the number of updates (the top-level ``iterations``, when set).
         lr: the length of each step in the normalized input space (the gradient is scaled to unit
-            norm; the top-level ``lr`` wins when set).
-        l2: the weight of the L2 regularizer (see ``l2_form``; the top-level ``l2`` wins when set).
+            norm; the top-level ``lr``, when set).
+        l2: the weight of the L2 regularizer (see ``l2_form``; the top-level ``l2``, when set).
         l2_form: ``"squared"`` (``||x||^2``), ``"norm"`` (``||x||``) or ``"decay"`` (``x <- (1 - l2) x``).
         blur_every: blur when ``step % blur_every == 0``; ``None`` or 0: never.
         blur_sigma: the blur's Gaussian std, in pixels.
@@ -118,6 +118,15 @@ class ClassVizConfig:
 NUMERIC_KEYS = {"lr": float, "l2": float, "iterations": int, "seed": int}
 
 
+def alias(key: str, default: Any, *, _root_: Any) -> Any:
+    """``${alias:lr,5.0}`` in a technique's section: the top-level ``lr`` when it is set, else ``default``.
+
+    So ``lr=0.1`` on the command line (a sweep's handle) becomes the section's ``lr`` in the resolved
+    config, and the params logged show the value the technique used."""
+    value = _root_.get(key)
+    return default if value is None else value
+
+
 def register_configs(models: list[str] = ()) -> None:
     """Register the schema, and a ``model=<name>`` option for each torchvision name in ``models``
     that has no YAML file (any torchvision classifier is a valid ``model=``)."""
@@ -125,6 +134,8 @@ def register_configs(models: list[str] = ()) -> None:
 
     from netviz.techniques import TECHNIQUES
 
+    if not OmegaConf.has_resolver("alias"):
+        OmegaConf.register_new_resolver("alias", alias)
     store = ConfigStore.instance()
     # Not struct while the defaults merge, so that a technique's YAML may add its section; Hydra makes
     # the root struct before the command line's overrides, so an unknown key there is still an error.

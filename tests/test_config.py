@@ -78,12 +78,19 @@ def test_a_technique_section_is_typed_at_composition():
     assert isinstance(cfg.classviz.lr, float) and cfg.classviz.lr == 2.0
 
 
-def test_top_level_aliases_win_when_set_and_an_alias_the_technique_ignores_is_an_error():
+def test_top_level_aliases_become_the_section_values_and_an_alias_the_technique_ignores_is_an_error():
     from netviz.techniques import prepare
 
     assert prepare(compose(["technique=classviz"])).options.lr == 5.0
     assert prepare(compose(["technique=classviz", "classviz.lr=2"])).options.lr == 2.0
-    assert prepare(compose(["technique=classviz", "classviz.lr=2", "lr=3"])).options.lr == 3.0
+    cfg = compose(["technique=classviz", "lr=3", "iterations=7"])
+    assert prepare(cfg).options.lr == 3.0
+    resolved = OmegaConf.to_container(cfg, resolve=True)  # what the params log: the value used
+    assert resolved["classviz"]["lr"] == 3.0 and resolved["classviz"]["iterations"] == 7
+    assert prepare(compose(["experiment=yosinski2015", "iterations=20"])).options.iterations == 20
+    assert prepare(compose(["experiment=yosinski2015"])).options.iterations == 1000
+    with pytest.raises(NetvizError, match="lr=3.0 and classviz.lr=2.0 disagree; give one of them"):
+        prepare(compose(["technique=classviz", "classviz.lr=2", "lr=3"]))
     with pytest.raises(NetvizError, match="l2=0.5 is not used by technique=adversarial; technique=adversarial takes: adversarial.method") as error:
         prepare(compose(["technique=adversarial", "l2=0.5"]))
     assert "\n" not in str(error.value)

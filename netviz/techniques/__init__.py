@@ -10,8 +10,10 @@ and :func:`prepare` imports that module. A job runs in two calls, the first need
     result = job.run(classifier, images, trainer)
 
 **Top-level aliases.** ``lr``, ``l2`` and ``iterations`` at the top level are sweep-friendly aliases
-of the options of the same name in the technique's section: the top level wins when it is set (not
-null), and a top-level alias the technique does not take is an error naming its options.
+of the options of the same name in the technique's section: when set (not null) they become the
+section's value (the section's YAML says ``lr: ${alias:lr,5.0}``, so the resolved config and the
+logged params show what the technique used); giving both with different values is an error, and so
+is a top-level alias the technique does not take.
 """
 
 from __future__ import annotations
@@ -164,7 +166,7 @@ def takes(technique: str) -> str:
 
 def section_values(cfg: Any, name: str, config: type | None, aliases: Sequence[str]) -> dict[str, Any]:
     """The options of section ``name`` as a dict: typed by ``config`` (one-line errors for an unknown
-    key or a wrong type), without ``_target_``, the top-level ``aliases`` winning where set."""
+    key or a wrong type), without ``_target_``, with the top-level ``aliases`` where they are set."""
     from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
@@ -172,8 +174,13 @@ def section_values(cfg: Any, name: str, config: type | None, aliases: Sequence[s
     values = OmegaConf.to_container(section, resolve=True) if OmegaConf.is_config(section) else dict(section or {})
     values.pop("_target_", None)
     for key in aliases:
-        if cfg.get(key) is not None:
-            values[key] = cfg.get(key)
+        top = cfg.get(key)
+        if top is None:
+            continue
+        explicit = key in values and not (OmegaConf.is_config(section) and OmegaConf.is_interpolation(section, key))
+        if explicit and values[key] != top:
+            raise NetvizError(f"{key}={top} and {name}.{key}={values[key]} disagree; give one of them")
+        values[key] = top
     if config is None:
         return values
     try:

@@ -425,13 +425,13 @@ def _pair_images_with_targets(
     return pixels.clone(), list(indices), unique_names(labels)
 
 
-# The top-level keys that alias this technique's options (the top level wins when set, not null).
+# The top-level keys that alias this technique's options (see netviz.techniques: set, they are the section's).
 ALIASES = ("iterations", "lr", "l2")
 
 
 def options_from_config(cfg: Any) -> ClassVizOptions:
     """The checked options of a job's config, no model needed: the ``classviz`` section, with the
-    top-level ``iterations``/``lr``/``l2`` winning where they are set, ``trainer.log_every`` and ``seed``."""
+    top-level ``iterations``/``lr``/``l2`` where they are set, ``trainer.log_every`` and ``seed``."""
     from netviz.techniques import section_values
 
     values = section_values(cfg, "classviz", ClassVizConfig, ALIASES)

@@ -181,6 +181,9 @@ def test_several_targets_form_one_batch_with_snapshots_every_show_every():
     probabilities = result.top_probabilities
     assert (probabilities[:, :-1] >= probabilities[:, 1:]).all()
     assert result.rows()[1]["target_name"] == "class5"
+    # The caption reads like the report's, from the options the images were made with.
+    assert result.caption() == ("Class visualization of class2, class5 with tiny: 7 iterations, lr 5, "
+                                "L2 0.001 (squared), no blur, jitter 16 px")
 
 
 def test_image_start_pairs_images_with_targets_and_defaults_to_their_labels():
@@ -237,13 +240,13 @@ def test_unknown_target_missing_target_and_unlabelled_images_are_errors():
         class_visualization(model, 1, init_images=ImageSet(torch.rand(0, 3, 16, 16), torch.tensor([], dtype=torch.int64), []))
 
 
-def test_config_section_maps_to_options_and_the_top_level_aliases_win_when_set():
+def test_config_section_maps_to_options_with_the_top_level_aliases_where_set():
     from omegaconf import OmegaConf
 
     from netviz.techniques.classviz import options_from_config
 
     cfg = OmegaConf.create({"iterations": 7, "lr": None, "l2": 0.0, "seed": 3, "trainer": {"log_every": 2},
-                            "classviz": {"init": "image", "lr": 2.0, "iterations": 50, "blur_every": None, "tv": 0.1}})
+                            "classviz": {"init": "image", "lr": 2.0, "blur_every": None, "tv": 0.1}})
     options = options_from_config(cfg)
     assert options == ClassVizOptions(init="image", iterations=7, lr=2.0, l2=0.0, seed=3, log_every=2, blur_every=None, tv=0.1)
     cfg.classviz = {"init": "picture"}
