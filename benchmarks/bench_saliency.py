@@ -14,14 +14,15 @@ import torch
 
 from benchmarks.common import interleaved, per_step_rows, report
 from netviz.models import load_model
+from netviz.parts import ClassScore, NormalizedAscent
 from netviz.techniques.base import InputOptimizer, optimize, unit_gradient
 
 ROOT = Path(__file__).resolve().parent.parent
 SHORT, LONG = 5, 25
 
 
-class NormalizedAscent(InputOptimizer):
-    """The simplest technique: ascent on the target score, x <- x + lr * g / ||g||."""
+class SubclassAscent(InputOptimizer):
+    """The same ascent in the older subclass API (the adapter saliency and adversarial still use)."""
 
     def objective(self, x, logits, scores, step):
         return scores.gather(1, self.targets[:, None]).squeeze(1)
@@ -45,14 +46,21 @@ def loop_step_ratios() -> list[tuple[str, float, float, str]]:
     torch.manual_seed(0)
     model = load_model("squeezenet1_1", weights=None)
     pixels, targets = torch.rand(1, 3, 224, 224), torch.tensor([187])
-    return per_step_rows(
-        "normalized ascent, squeezenet1_1 224px",
-        lambda steps: optimize(NormalizedAscent(model, pixels, targets, iterations=steps), accelerator="cpu", progress=False),
-        lambda steps: plain_loop(model, pixels, targets, steps),
-        SHORT,
-        LONG,
-        rounds=5,
-    )
+
+    def parts(steps):
+        module = InputOptimizer(model, pixels, targets, iterations=steps, objective=ClassScore(), step=NormalizedAscent(1.0))
+        return optimize(module, accelerator="cpu", progress=False)
+
+    def subclass(steps):
+        return optimize(SubclassAscent(model, pixels, targets, iterations=steps), accelerator="cpu", progress=False)
+
+    def plain(steps):
+        return plain_loop(model, pixels, targets, steps)
+
+    return [
+        *per_step_rows("shared loop from parts, normalized ascent, squeezenet1_1 224px", parts, plain, SHORT, LONG, rounds=5),
+        *per_step_rows("the same, older subclass API", subclass, plain, SHORT, LONG, rounds=5)[:1],
+    ]
 
 
 def job_wall_ratios() -> list[tuple[str, float, float, str]]:

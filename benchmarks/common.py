@@ -1,10 +1,18 @@
-"""Timing helpers shared by the benchmarks: medians of repeated runs, ratios measured side by side."""
+"""Timing helpers shared by the benchmarks: medians of repeated runs, ratios measured side by side.
+
+The clock is wall time; ``NETVIZ_BENCH_CLOCK=process`` uses this process's CPU time instead, which
+other jobs on a shared machine disturb far less (run it with ``OMP_NUM_THREADS=1``, so that CPU time
+is the time of the one thread doing the work).
+"""
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 from collections.abc import Callable
+
+clock = time.process_time if os.environ.get("NETVIZ_BENCH_CLOCK") == "process" else time.perf_counter
 
 
 def median_seconds(fn: Callable[[], object], repeats: int = 5, warmup: int = 1) -> float:
@@ -13,9 +21,9 @@ def median_seconds(fn: Callable[[], object], repeats: int = 5, warmup: int = 1) 
         fn()
     times = []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start = clock()
         fn()
-        times.append(time.perf_counter() - start)
+        times.append(clock() - start)
     return statistics.median(times)
 
 
@@ -26,9 +34,9 @@ def interleaved(candidates: dict[str, Callable[[], object]], rounds: int = 5) ->
     times: dict[str, list[float]] = {name: [] for name in candidates}
     for _ in range(rounds):
         for name, fn in candidates.items():
-            start = time.perf_counter()
+            start = clock()
             fn()
-            times[name].append(time.perf_counter() - start)
+            times[name].append(clock() - start)
     return {name: statistics.median(values) for name, values in times.items()}
 
 

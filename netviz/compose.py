@@ -48,7 +48,7 @@ TECHNIQUE_TITLES = {
 }
 # The settings a caption names for each technique (those the sweep did not vary), in this order.
 DESCRIBED_PARAMS = {
-    "classviz": ("iterations", "lr", "l2", "classviz.blur_every"),
+    "classviz": ("classviz.iterations", "classviz.lr", "classviz.l2", "classviz.blur_every"),
     "adversarial": ("adversarial.method", "iterations", "lr", "adversarial.eps"),
     "saliency": (),
 }

@@ -63,15 +63,12 @@ def explain_composition_error(error: Exception, overrides: Sequence[str] = ()) -
     unknown = re.match(r"Could not override '([^']+)'", text)
     if unknown:
         key = unknown.group(1)
-        section = key.split(".", 1)[0]
-        from netviz.techniques import TECHNIQUES
+        from netviz.techniques import foreign_option_message
 
-        chosen = next((o.split("=", 1)[1] for o in overrides if o.split("=", 1)[0] == "technique"), None)
-        if section in TECHNIQUES and section != chosen:
-            return NetvizError(
-                f"{key} belongs to technique={section}; add technique={section}, or drop it"
-                + (f" (technique={chosen} does not use it)" if chosen else "")
-            )
+        chosen = next((o.split("=", 1)[1] for o in overrides if o.split("=", 1)[0] == "technique"), "saliency")
+        foreign = foreign_option_message(key, chosen)
+        if foreign:
+            return NetvizError(foreign)
         groups = [o for o in overrides if o.split("=", 1)[0].lstrip("+") in GROUPS and "," not in o]
         known = _flat_keys(OmegaConf.to_container(compose(groups), resolve=False))
         return NetvizError(
@@ -104,6 +101,8 @@ def check_overrides(argv: Sequence[str]) -> list[str]:
     except HydraException as error:
         raise NetvizError(f"cannot parse the command line: {str(error).splitlines()[0]}") from None
     extra_models: list[str] = []
+    # Groups may have options in folders added with hydra.searchpath: composition judges those.
+    searched = any(o.key_or_group.lstrip("+~") == "hydra.searchpath" for o in parsed)
     for override in parsed:
         key = override.key_or_group.lstrip("+~")
         if override.is_delete():
@@ -112,7 +111,7 @@ def check_overrides(argv: Sequence[str]) -> list[str]:
         if key in GROUPS:
             options = group_options(key)
             for value in values:
-                if value in options or (key == "experiment" and value in ("null", "None")):
+                if value in options or (key == "experiment" and value in ("null", "None")) or searched:
                     continue
                 if key == "model":
                     extra_models.append(_check_model_name(value))

@@ -122,11 +122,12 @@ def job_params(cfg: DictConfig) -> dict[str, str]:
     keep = {"technique": resolved["technique"], "seed": resolved.get("seed"), "target": resolved.get("target")}
     keep["model"] = resolved.get("model")
     keep["data"] = resolved.get("data")
-    for alias in ("lr", "l2", "iterations"):
-        keep[alias] = resolved.get(alias)
     section = resolved.get(str(resolved["technique"]))
-    if section is not None:
-        keep[str(resolved["technique"])] = section
+    if isinstance(section, dict):
+        keep[str(resolved["technique"])] = {k: v for k, v in section.items() if k != "_target_"}
+    for alias in ("lr", "l2", "iterations"):  # a technique without a section of its own uses the aliases
+        if not isinstance(section, dict) or alias not in section:
+            keep[alias] = resolved.get(alias)
     trainer = resolved.get("trainer") or {}
     for key in ("threads", "batch_size"):
         if trainer.get(key) is not None:
@@ -218,11 +219,11 @@ def run_job(cfg: DictConfig, overrides: Sequence[str] | None = None):
     Raises :class:`NetvizError` on bad input (the run, if one was opened, is marked ``FAILED`` with
     the reason) and :class:`JobInterrupted` on SIGTERM/SIGINT (the run is marked ``KILLED``).
     """
-    from netviz.techniques import check_technique
+    from netviz.techniques import prepare
     from netviz.tracking import Tracker, default_tracking_uri, git_commit
 
     hydra_dir, sweep, overrides = _hydra_context(overrides)
-    check_technique(cfg.technique)  # before a run is opened; the technique's module is imported later
+    job = prepare(cfg)  # every value checked before a run is opened or a model loaded
     check_before_work(cfg)
     from netviz.data import check_data
 
@@ -258,7 +259,7 @@ def run_job(cfg: DictConfig, overrides: Sequence[str] | None = None):
                         print(f"netviz: skipped: run {tracker.skipped} already FINISHED with this config (resume=true)", file=sys.stderr)
                         tracker.finish()
                         return None
-            result = _compute(cfg, tracker)
+            result = _compute(cfg, job, tracker)
             figure = None
             if cfg.figure:
                 from netviz.figures import save_figure
@@ -288,21 +289,14 @@ def run_job(cfg: DictConfig, overrides: Sequence[str] | None = None):
             raise
 
 
-def _compute(cfg: DictConfig, tracker):
+def _compute(cfg: DictConfig, job, tracker):
     """Model, images and the technique's result (the heavy imports come after the tracker's worker
     has started, so that they overlap)."""
     from lightning.pytorch import seed_everything
 
     from netviz.data import load_images
     from netviz.models import load_model
-    from netviz.techniques import get_technique
 
-    technique = get_technique(cfg.technique)
-    threads = cfg.trainer.get("threads")
-    if threads:
-        import torch
-
-        torch.set_num_threads(int(threads))
     seed_everything(cfg.seed, verbose=False)
     classifier = load_model(cfg.model.name, cfg.model.weights, cfg.model.score)
     data = {k: v for k, v in OmegaConf.to_container(cfg.data, resolve=True).items()}
@@ -317,7 +311,7 @@ def _compute(cfg: DictConfig, tracker):
     trainer = {"accelerator": accelerator, "devices": devices, "progress": cfg.trainer.progress}
     live = tracker.live() if tracker is not None else contextlib.nullcontext()
     with live:
-        return technique(classifier, images, cfg, trainer)
+        return job.run(classifier, images, trainer)
 
 
 def job_device(cfg: DictConfig) -> tuple[str, object]:

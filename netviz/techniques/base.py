@@ -1,23 +1,41 @@
 """The one optimization loop every technique runs in: a LightningModule over the input images.
 
-A technique subclasses :class:`InputOptimizer` and states three things: its ``objective`` (a score
-per sample to maximize), its ``update`` (how one gradient moves the input) and, if it has one, its
-stopping rule (``finished``). The base owns the rest: the frozen network, devices (the Trainer
-moves the buffers), per-sample stopping, batching ``N`` samples into one forward/backward pass, and
-recording step metrics every ``log_every`` steps for tracking to write afterwards.
+The loop is built from parts (:mod:`netviz.parts`): a parameterization (what is optimized), an
+objective (the per-sample value to maximize), transforms (applied before the forward pass during
+optimization only), a step rule with post-steps, and a stopping rule. The loop owns the rest: the
+frozen network, devices (the Trainer moves the buffers), per-sample stopping, batching ``N``
+samples into one forward/backward pass, averaging the objective over a transform's copies, step
+metrics every ``log_every`` steps (recorded, and handed live to :mod:`netviz.live`), the terminal's
+progress bar, and an explicit final evaluation of the inputs as they are (no transforms).
+
+A technique gives the parts to :class:`InputOptimizer`. The older subclass API (override
+``objective``, ``update``, ``finished``, ``step_metrics``, ``model_input``; ``space``,
+``moves_input``) still runs, as a thin adapter, while the techniques that use it migrate.
 """
 
 from __future__ import annotations
 
 import logging
+import sys
 import warnings
+from collections.abc import Sequence
 from typing import ClassVar
 
 import lightning.pytorch as L
 import torch
+from torch import nn
 
+from netviz import live
 from netviz.errors import NetvizError
 from netviz.models import Classifier
+from netviz.parts.objectives import Evaluation, Objective
+from netviz.parts.parameterization import Parameterization, parameterization_named
+from netviz.parts.progress import ProgressBar, log, summary, wants_bar
+from netviz.parts.steps import PostStep, StepRule, unit_gradient
+from netviz.parts.stop import StopRule
+from netviz.parts.transforms import InputTransform, Transforms
+
+__all__ = ["InputOptimizer", "optimize", "unit_gradient"]
 
 # Lightning's start-up chatter ("GPU available: ...") and its warnings about our deliberate choices
 # (no optimizer: the technique updates the input itself; a range as the data loader) are noise here.
@@ -41,18 +59,29 @@ class InputOptimizer(L.LightningModule):
         pixels: the starting images, float ``(N, 3, S, S)`` in [0, 1].
         targets: one class index per sample ``(N,)``.
         iterations: the most updates to make (a stopping rule may end a sample sooner).
-        log_every: record step metrics every this many steps (and at the last step).
+        log_every: record step metrics every this many steps.
+        parameterization: what is optimized (default: ``space``'s, the model's normalized input).
+        objective: the value ``(N,)`` to maximize (:class:`~netviz.parts.objectives.Objective`);
+            without it, a subclass overrides :meth:`objective` (the older API).
+        transforms: applied in order before each training forward pass; their copies are averaged.
+        step: how the gradient moves the parameters; post_steps: what follows each step, in order.
+        stop: which samples are done, judged before each update (``None``: every sample runs on).
+        sample_names: one name per sample, for live metrics (:func:`netviz.live.emit_step`).
+        name: the technique's name, on the progress bar; sample_noun: what a sample is ("pairs").
 
     Attributes set by the loop:
-        x: the current inputs, in the model's normalized space (``space = "normalized"``) or as pixels
-            (``space = "pixels"``).
+        x: the current parameters (with the default parameterizations: the normalized input, or pixels).
         steps_taken: ``(N,)`` updates applied to each sample.
-        history: step metrics, ``{name: [(step, tensor of N values), ...]}``.
-        final_logits: ``(N, C)`` logits of the final inputs.
+        history: step metrics, ``{name: [(step, tensor of N values), ...]}``. With parts, step ``s``
+            is the state after ``s`` updates, and the last point is the final evaluation's, at the
+            number of updates made: the curves end on the final values.
+        final_logits, final_scores: ``(N, C)`` of the final inputs (no transforms).
+        stopped_at: the step at which a stopping rule had every sample done, else ``None``.
     """
 
     space: ClassVar[str] = "normalized"
     moves_input: ClassVar[bool] = True
+    progress_metrics: ClassVar[dict[str, str]] = {"objective": "objective"}  # bar label -> metric
 
     def __init__(
         self,
@@ -62,74 +91,144 @@ class InputOptimizer(L.LightningModule):
         *,
         iterations: int,
         log_every: int = 10,
+        parameterization: Parameterization | None = None,
+        objective: Objective | None = None,
+        transforms: Sequence[InputTransform] = (),
+        step: StepRule | None = None,
+        post_steps: Sequence[PostStep] = (),
+        stop: StopRule | None = None,
+        sample_names: Sequence[str] | None = None,
+        name: str = "loop",
+        sample_noun: str = "samples",
     ) -> None:
         super().__init__()
         self.automatic_optimization = False
         self.classifier = classifier
         self.iterations = int(iterations)
         self.log_every = max(1, int(log_every))
+        self.parameterization = parameterization or parameterization_named(self.space)
+        self.objective_part = objective
+        self.transforms = Transforms(transforms)
+        self.step_rule = step
+        self.post_steps = nn.ModuleList(post_steps)
+        self.stop = stop
+        self.sample_names = None if sample_names is None else list(sample_names)
+        self.name, self.sample_noun = name, sample_noun
         self.register_buffer("targets", torch.as_tensor(targets, dtype=torch.int64))
         self.register_buffer("x", self.initial_input(pixels).detach().clone())
         self.register_buffer("active", torch.ones(len(self.targets), dtype=torch.bool))
         self.register_buffer("steps_taken", torch.zeros(len(self.targets), dtype=torch.int64))
         self.history: dict[str, list[tuple[int, torch.Tensor]]] = {}
         self.final_logits: torch.Tensor | None = None
+        self.final_scores: torch.Tensor | None = None
+        self.stopped_at: int | None = None
         self._last_logits: torch.Tensor | None = None
+        self._repeated_targets: torch.Tensor | None = None
 
-    # ----- what a technique states -------------------------------------------------------------
+    @property
+    def uses_parts(self) -> bool:
+        """Whether the loop runs on parts (an ``objective`` part) or on a subclass's overrides."""
+        return self.objective_part is not None
+
+    @property
+    def has_stop_rule(self) -> bool:
+        return self.stop is not None or type(self).finished is not InputOptimizer.finished
+
+    @property
+    def stop_verb(self) -> str:
+        return self.stop.verb if self.stop is not None else "done"
+
+    # ----- the adapter: what a subclass of the older API overrides (defaults use the parts) ---------
 
     def initial_input(self, pixels: torch.Tensor) -> torch.Tensor:
-        """The starting point of the optimization, in the technique's ``space``."""
-        return self.classifier.normalize(pixels) if self.space == "normalized" else pixels
+        """The starting parameters for ``pixels``."""
+        return self.parameterization.initial(pixels, self.classifier)
 
     def objective(self, x: torch.Tensor, logits: torch.Tensor, scores: torch.Tensor, step: int) -> torch.Tensor:
-        """The value ``(N,)`` to maximize for each sample."""
-        raise NotImplementedError
+        """The value ``(N,)`` to maximize for each sample (older API; parts give ``objective=``)."""
+        raise NotImplementedError("give InputOptimizer an objective= part, or override objective()")
 
     def update(self, x: torch.Tensor, grad: torch.Tensor, step: int) -> torch.Tensor:
-        """The next inputs from the current ones and the objective's gradient (no autograd here)."""
-        raise NotImplementedError
+        """The next parameters: the step rule, then the post-steps (no autograd here)."""
+        if self.step_rule is None:
+            raise NotImplementedError("give InputOptimizer a step= part, or override update()")
+        x = self.step_rule(x, grad, step)
+        for post_step in self.post_steps:
+            x = post_step(x, step)
+        return x
 
     def finished(self, logits: torch.Tensor, step: int) -> torch.Tensor | None:
         """Which samples are done before update ``step`` (``None``: run every iteration)."""
-        return None
+        return None if self.stop is None else self.stop(logits, self.targets)
 
     def step_metrics(self, logits: torch.Tensor, objective: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Per-sample values ``(N,)`` to record every ``log_every`` steps."""
+        """Per-sample values ``(N,)`` to record every ``log_every`` steps (older API)."""
         return {"objective": objective}
 
-    # ----- shared machinery ----------------------------------------------------------------------
+    def evaluation_metrics(self, evaluation: Evaluation, objective: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Per-sample values ``(N,)`` recorded every ``log_every`` steps on parts (default: ``step_metrics``)."""
+        return self.step_metrics(evaluation.per_sample(evaluation.logits), objective)
 
     def model_input(self, x: torch.Tensor, step: int) -> torch.Tensor:
-        """What the classifier sees at ``step``; override to add differentiable transforms (jitter, EOT)."""
-        return x if self.space == "normalized" else self.classifier.normalize(x)
+        """What the classifier sees at training step ``step``: transforms, then the parameterization."""
+        image = self.transforms(self.parameterization.image(x), step)
+        return self.parameterization.model_input(image, self.classifier)
 
     def forward(self, x: torch.Tensor, step: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
         """``(logits, scores)`` of inputs ``x``: the model's logits and the scores objectives use."""
         return self.classifier.class_scores(self.model_input(x, step))
 
+    # ----- the loop ----------------------------------------------------------------------------------
+
     def pixels(self) -> torch.Tensor:
         """The current inputs as pixels, ``(N, 3, S, S)``."""
-        x = self.x.detach()
-        return self.classifier.to_pixels(x) if self.space == "normalized" else x.clone()
+        return self.parameterization.pixels(self.x.detach(), self.classifier)
+
+    def evaluate(self, x: torch.Tensor, step: int | None) -> Evaluation:
+        """One forward pass of parameters ``x``: with the transforms at training step ``step``, or of the
+        inputs as they are (``step=None``, the final evaluation)."""
+        if step is None:
+            model_input = self.parameterization.model_input(self.parameterization.image(x), self.classifier)
+            copies, targets = 1, self.targets
+        else:
+            model_input = self.model_input(x, step)
+            copies = self.transforms.copies
+            if copies == 1:
+                targets = self.targets
+            else:
+                if self._repeated_targets is None or self._repeated_targets.device != self.targets.device:
+                    self._repeated_targets = self.targets.repeat(copies)
+                targets = self._repeated_targets
+        logits, scores = self.classifier.class_scores(model_input)
+        return Evaluation(model_input, logits, scores, targets, copies)
 
     def train_dataloader(self) -> range:
         return range(self.iterations)
 
     def configure_optimizers(self) -> None:
-        return None  # the technique's ``update`` moves the input; the network has nothing to train
+        return None  # the step rule moves the input; the network has nothing to train
 
     def training_step(self, step: int, batch_idx: int) -> None:
         x = self.x.detach().requires_grad_(True)
-        logits, scores = self(x, step)
-        self._last_logits = logits.detach()
-        done = self.finished(self._last_logits, step)
+        evaluation = None
+        if self.uses_parts:
+            evaluation = self.evaluate(x, step)
+            logits = evaluation.per_sample(evaluation.logits).detach()
+        else:
+            outputs = self(x, step)
+            logits = outputs[0].detach()
+        self._last_logits = logits
+        done = self.finished(logits, step)
         if done is not None:
             self.active &= ~done
             if not bool(self.active.any()):
+                self.stopped_at = step
                 self.trainer.should_stop = True
                 return
-        objective = self.objective(x, logits, scores, step)
+        if evaluation is not None:
+            objective = evaluation.per_sample(self.objective_part(evaluation))
+        else:
+            objective = self.objective(x, *outputs, step)
         (grad,) = torch.autograd.grad(objective.sum(), x)
         with torch.no_grad():
             moved = self.update(x.detach(), grad, step)
@@ -138,13 +237,26 @@ class InputOptimizer(L.LightningModule):
             else:
                 self.x = torch.where(self.active.view(-1, *([1] * (moved.dim() - 1))), moved, self.x)
             self.steps_taken += self.active
-        if step % self.log_every == 0 or step == self.iterations - 1:
-            for name, value in self.step_metrics(self._last_logits, objective.detach()).items():
-                self.history.setdefault(name, []).append((step, value.detach()))
+        if step % self.log_every == 0 or (not self.uses_parts and step == self.iterations - 1):
+            if evaluation is not None:
+                metrics = self.evaluation_metrics(evaluation, objective.detach())
+            else:
+                metrics = self.step_metrics(logits, objective.detach())
+            self.keep_metrics(step, metrics)
+
+    def keep_metrics(self, step: int, metrics: dict[str, torch.Tensor]) -> None:
+        """Keep step metrics ``{name: (N,)}`` in ``history`` and hand them to :mod:`netviz.live`."""
+        for name, value in metrics.items():
+            self.history.setdefault(name, []).append((step, value.detach()))
+        if self.sample_names is not None:
+            live.emit_step(step, metrics, self.sample_names)
 
     def on_train_end(self) -> None:
         # The final evaluation runs here, still on the loop's device: Lightning moves the module to
         # the CPU (strategy teardown) before ``on_fit_end``.
+        if self.uses_parts:
+            self.final_evaluation()
+            return
         if self.moves_input or self._last_logits is None:
             with torch.no_grad():
                 self._last_logits = self(self.x, self.iterations)[0]
@@ -152,6 +264,18 @@ class InputOptimizer(L.LightningModule):
             if done is not None:
                 self.active &= ~done
         self.final_logits = self._last_logits
+
+    @torch.no_grad()
+    def final_evaluation(self) -> None:
+        """The inputs as they are, without transforms: ``final_logits``/``final_scores``, the stopping
+        rule's last word, and the last point of every curve at the number of updates made."""
+        evaluation = self.evaluate(self.x, None)
+        self.final_logits, self.final_scores = evaluation.logits, evaluation.scores
+        done = self.finished(evaluation.logits, self.iterations)
+        if done is not None:
+            self.active &= ~done
+        objective = self.objective_part(evaluation)
+        self.keep_metrics(int(self.steps_taken.max()) if len(self.steps_taken) else 0, self.evaluation_metrics(evaluation, objective))
 
     def history_on_cpu(self) -> dict[str, list[tuple[int, torch.Tensor]]]:
         """``history`` with every tensor moved to the CPU (one transfer at the end, not per step)."""
@@ -165,14 +289,17 @@ def optimize(
     devices: int | str = 1,
     progress: bool | None = None,
 ) -> InputOptimizer:
-    """Run ``module``'s loop with a Lightning Trainer (a GPU where one exists with ``accelerator="auto"``)."""
+    """Run ``module``'s loop with a Lightning Trainer (a GPU where one exists with ``accelerator="auto"``).
+
+    ``progress``: a bar named after the technique (``None``: when the loop has several steps and
+    stderr is a terminal); without a bar, one summary line goes to the ``netviz`` logger.
+    """
     if str(devices) != "1":
         raise NetvizError(
             f"trainer.devices={devices}: a job runs on one device; "
             "spread a sweep over several devices with a Hydra launcher instead"
         )
-    if progress is None:
-        progress = module.iterations > 1
+    bar = ProgressBar() if wants_bar(progress, module.iterations) else None
     trainer = L.Trainer(
         accelerator=accelerator,
         devices=devices,
@@ -180,17 +307,56 @@ def optimize(
         logger=False,
         enable_checkpointing=False,
         enable_model_summary=False,
-        enable_progress_bar=progress,
+        enable_progress_bar=False,
         num_sanity_val_steps=0,
+        callbacks=[bar] if bar is not None else [],
     )
-    trainer.fit(module)
+    try:
+        trainer.fit(module)
+    finally:
+        if bar is not None:
+            bar.close()
+    line = summary(module, module.stopped_at)
+    if bar is None:
+        log.info(line)
+    elif module.stopped_at is not None:
+        print(line, file=sys.stderr)
     # Lightning's teardown moved everything to the CPU; checks after the loop run where it ran.
     module.to(trainer.strategy.root_device)
     return module
 
 
-def unit_gradient(grad: torch.Tensor) -> torch.Tensor:
-    """``grad / ||grad||_2`` per sample, the direction of a normalized ascent step; a zero gradient
-    (SqueezeNet's ReLU-ed scores) stays zero instead of becoming NaN."""
-    norms = grad.flatten(1).norm(dim=1).clamp_min(torch.finfo(grad.dtype).tiny)
-    return grad / norms.view(-1, *([1] * (grad.dim() - 1)))
+# A chunk's activations (kept for the backward pass, and their gradients) stay under this many bytes.
+ACTIVATION_BUDGET_BYTES = 1 << 30
+
+
+def activation_bytes(classifier: Classifier) -> int:
+    """Bytes one sample's forward/backward pass holds: the outputs of every leaf module for one image at
+    the model's input size (measured by one forward pass under ``no_grad``), times two for their gradients."""
+    sizes: list[int] = []
+
+    def keep(module, inputs, output):
+        if isinstance(output, torch.Tensor):
+            sizes.append(output.numel() * output.element_size())
+
+    leaves = [m for m in classifier.modules() if next(m.children(), None) is None]
+    hooks = [m.register_forward_hook(keep) for m in leaves]
+    try:
+        with torch.no_grad():
+            size = classifier.input_size
+            classifier(torch.zeros(1, 3, size, size, device=classifier.device))
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return 2 * sum(sizes)
+
+
+def default_batch_size(classifier: Classifier, copies: int = 1) -> int:
+    """Samples per chunk so that a chunk's activations stay under :data:`ACTIVATION_BUDGET_BYTES` (1 GiB),
+    ``copies`` being how many transformed copies of each sample a pass holds."""
+    return max(1, ACTIVATION_BUDGET_BYTES // max(1, activation_bytes(classifier) * copies))
+
+
+def chunks(count: int, batch_size: int) -> list[slice]:
+    """The slices of ``count`` samples in chunks of at most ``batch_size``."""
+    return [slice(start, min(start + batch_size, count)) for start in range(0, count, max(1, batch_size))]

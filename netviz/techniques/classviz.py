@@ -13,7 +13,9 @@ random jitter of the input, and a Gaussian blur every few steps. The update is t
 5. blurs with a Gaussian of std ``blur_sigma`` pixels when ``step % blur_every == 0``.
 
 Rolling, stepping and rolling back is the same as stepping with the gradient taken *through* a rolled
-input, which is how it is written here (:meth:`InputOptimizer.model_input`).
+input, which is how it is written here: the loop's parts (:mod:`netviz.parts`) are the normalized
+input, the objective ``ClassScore() - l2 * SquaredL2() - tv * TotalVariation()``, a roll jitter,
+normalized ascent, and the post-steps decay, clamp and blur.
 
 The L2 regularizer ``R`` has three forms (``l2_form``):
 
@@ -39,54 +41,51 @@ from typing import Any
 import numpy as np
 import torch
 
+from netviz import live
 from netviz.data import ImageSet
 from netviz.errors import NetvizError, check_int, check_number
 from netviz.figures import grid_figure, to_uint8
+from netviz.config import ClassVizConfig
 from netviz.models import Classifier
-from netviz.results import Result, per_sample, safe_name, unique_names
-from netviz.techniques.base import InputOptimizer, optimize, unit_gradient
-from netviz.transforms import gaussian_blur, jitter
+from netviz.naming import file_name, pair_name
+from netviz.parts import (
+    BlurEvery,
+    Clamp,
+    ClassScore,
+    Decay,
+    Evaluation,
+    NormalizedAscent,
+    NormalizedInput,
+    Objective,
+    RollJitter,
+    SquaredL2,
+    L2Norm,
+    TotalVariation,
+    total_variation,
+)
+from netviz.results import Result, per_sample, unique_names
+from netviz.techniques.base import InputOptimizer, chunks, default_batch_size, optimize
+
+__all__ = ["ClassVisualization", "ClassVizConfig", "ClassVizOptions", "ClassVizResult", "class_visualization",
+           "noise_start", "options_from_config", "total_variation"]
 
 L2_FORMS = ("squared", "norm", "decay")
 INITS = ("noise", "image")
 TOP_K = 5
-# Avoids the infinite gradient of (d^2)^(beta/2) at d = 0 when tv_beta < 2 (Mahendran and Vedaldi 2016).
-TV_EPSILON = 1e-8
 
 
-@dataclass(frozen=True)
-class ClassVizOptions:
-    """Every knob of class visualization, with the course's defaults (``conf/technique/classviz.yaml``).
+@dataclass
+class ClassVizOptions(ClassVizConfig):
+    """Every knob of class visualization, checked: the section's, plus ``log_every`` (``trainer.log_every``:
+    record the step metrics every this many steps) and ``seed`` (the top-level ``seed``: the noise start
+    and the jitter offsets). Defaults are the course's."""
 
-    Attributes:
-        iterations: the number of updates.
-        lr: the length of each step in the normalized input space (the gradient is scaled to unit norm).
-        l2: the weight of the L2 regularizer (see ``l2_form``).
-        l2_form: ``"squared"`` (``||x||^2``), ``"norm"`` (``||x||``) or ``"decay"`` (``x <- (1 - l2) x``).
-        blur_every: blur when ``step % blur_every == 0``; ``None`` or 0: never.
-        blur_sigma: the blur's Gaussian std, in pixels.
-        max_jitter: the largest random roll, in pixels, along each axis (0: no jitter).
-        show_every: keep a snapshot of the image every this many updates (MLflow's step slider).
-        tv: the weight of the total-variation regularizer (0: off).
-        tv_beta: the exponent of the total variation (2: squared differences).
-        log_every: record the step metrics every this many steps.
-        seed: seeds the noise start and the jitter offsets.
-    """
-
-    iterations: int = 200
-    lr: float = 5.0
-    l2: float = 1e-3
-    l2_form: str = "squared"
-    blur_every: int | None = 10
-    blur_sigma: float = 0.5
-    max_jitter: int = 16
-    show_every: int = 25
-    tv: float = 0.0
-    tv_beta: float = 2.0
     log_every: int = 10
     seed: int = 0
 
     def __post_init__(self) -> None:
+        if self.init not in INITS:
+            raise NetvizError(f"classviz.init={self.init!r} is not one of {', '.join(INITS)}")
         check_int("iterations", self.iterations, minimum=1)
         check_number("lr", self.lr, positive=True)
         check_number("l2", self.l2)
@@ -108,19 +107,31 @@ class ClassVizOptions:
         """Whether any blur runs (``blur_every`` is neither ``None`` nor 0)."""
         return bool(self.blur_every)
 
+    def penalty(self) -> Objective | None:
+        """What the regularizers subtract from the score (``None``: nothing)."""
+        terms = []
+        if self.l2 and self.l2_form == "squared":
+            terms.append(self.l2 * SquaredL2())
+        elif self.l2 and self.l2_form == "norm":
+            terms.append(self.l2 * L2Norm())
+        if self.tv:
+            terms.append(self.tv * TotalVariation(self.tv_beta))
+        if not terms:
+            return None
+        penalty = terms[0]
+        for term in terms[1:]:
+            penalty = penalty + term
+        return penalty
 
-def total_variation(x: torch.Tensor, beta: float = 2.0) -> torch.Tensor:
-    """Total variation ``(N,)`` of images ``(N, C, H, W)``: ``sum((dx^2 + dy^2) ^ (beta / 2))``.
-
-    Differences to the right and downward neighbour, over the ``(H - 1) x (W - 1)`` pixels that have
-    both (Mahendran and Vedaldi 2016, eq. 6).
-    """
-    dx = x[..., :-1, 1:] - x[..., :-1, :-1]
-    dy = x[..., 1:, :-1] - x[..., :-1, :-1]
-    squared = dx.square() + dy.square()
-    if beta != 2.0:
-        squared = (squared + TV_EPSILON).pow(beta / 2)
-    return squared.flatten(1).sum(dim=1)
+    def caption(self) -> str:
+        """The settings as the report's captions read: ``200 iterations, lr 5, L2 1e-3 (squared), ...``."""
+        parts = [f"{self.iterations} iterations", f"lr {self.lr:g}"]
+        parts.append(f"L2 {self.l2:g} ({self.l2_form})" if self.l2 else "no L2")
+        parts.append(f"blur {self.blur_sigma:g} px every {self.blur_every} steps" if self.blurs else "no blur")
+        parts.append(f"jitter {self.max_jitter} px" if self.max_jitter else "no jitter")
+        if self.tv:
+            parts.append(f"TV {self.tv:g} (beta {self.tv_beta:g})")
+        return ", ".join(parts)
 
 
 class ClassVisualization(InputOptimizer):
@@ -130,81 +141,79 @@ class ClassVisualization(InputOptimizer):
         classifier, pixels, targets: as :class:`InputOptimizer` (``pixels`` is the start, in [0, 1]
             or, for a noise start, beyond it: only the normalized values matter).
         options: the knobs, :class:`ClassVizOptions`.
+        sample_names: one name per sample, for live metrics and snapshots.
 
     Attributes set by the loop, besides the base's:
         snapshots: ``[(updates done, pixels (N, 3, S, S) on the CPU), ...]``, every ``show_every``
-            updates, the start and the end included.
+            updates, the start and the end included (sent live as ``image/<sample>`` too).
         blur_steps: the steps at which the blur ran.
     """
 
-    def __init__(self, classifier: Classifier, pixels: torch.Tensor, targets: torch.Tensor, options: ClassVizOptions):
-        super().__init__(classifier, pixels, targets, iterations=options.iterations, log_every=options.log_every)
+    progress_metrics = {"score": "score", "p(target)": "probability"}
+
+    def __init__(
+        self,
+        classifier: Classifier,
+        pixels: torch.Tensor,
+        targets: torch.Tensor,
+        options: ClassVizOptions,
+        sample_names: Sequence[str] | None = None,
+    ):
+        penalty = options.penalty()
+        post_steps = [Decay(options.l2)] if options.l2_form == "decay" and options.l2 else []
+        post_steps.append(Clamp(*classifier.input_bounds()))
+        blur = BlurEvery(options.blur_every, options.blur_sigma) if options.blurs else None
+        if blur is not None:
+            post_steps.append(blur)
+        super().__init__(
+            classifier,
+            pixels,
+            targets,
+            iterations=options.iterations,
+            log_every=options.log_every,
+            parameterization=NormalizedInput(),
+            objective=ClassScore() if penalty is None else ClassScore() - penalty,
+            transforms=[RollJitter(options.max_jitter, options.seed)],
+            step=NormalizedAscent(options.lr),
+            post_steps=post_steps,
+            sample_names=sample_names,
+            name="classviz",
+        )
         self.options = options
-        low, high = classifier.input_bounds()
-        self.register_buffer("low", low.clone())
-        self.register_buffer("high", high.clone())
-        # Offsets come from their own CPU generator: the same on any device, and independent of
-        # whatever else draws random numbers.
-        self._jitter_generator = torch.Generator().manual_seed(options.seed)
-        self._offsets: tuple[int, int, int] = (-1, 0, 0)  # (step, dx, dy)
-        self._penalty: torch.Tensor | None = None
+        self.penalty_part = penalty
+        self._blur = blur
         self.snapshots: list[tuple[int, torch.Tensor]] = [(0, self.pixels().cpu())]
-        self.blur_steps: list[int] = []
+        self._emit_snapshot(0, self.snapshots[0][1])
 
-    def offsets(self, step: int) -> tuple[int, int]:
-        """The jitter ``(dx, dy)`` of ``step``, drawn once per step, uniform in ``0..max_jitter``."""
-        if self._offsets[0] != step:
-            if self.options.max_jitter > 0:
-                dx, dy = torch.randint(0, self.options.max_jitter + 1, (2,), generator=self._jitter_generator).tolist()
-            else:
-                dx, dy = 0, 0
-            self._offsets = (step, dx, dy)
-        return self._offsets[1], self._offsets[2]
-
-    def model_input(self, x: torch.Tensor, step: int) -> torch.Tensor:
-        if step >= self.iterations:  # the final evaluation sees the image itself
-            return x
-        return jitter(x, *self.offsets(step))
+    @property
+    def blur_steps(self) -> list[int]:
+        return [] if self._blur is None else self._blur.steps
 
     def penalty(self, x: torch.Tensor) -> torch.Tensor:
-        """What the regularizers subtract from the score, per sample ``(N,)``, at the image the model sees."""
-        options = self.options
-        penalty = torch.zeros(len(x), device=x.device, dtype=x.dtype)
-        if options.l2 and options.l2_form == "squared":
-            penalty = penalty + options.l2 * x.flatten(1).square().sum(dim=1)
-        elif options.l2 and options.l2_form == "norm":
-            penalty = penalty + options.l2 * x.flatten(1).norm(dim=1)
-        if options.tv:
-            penalty = penalty + options.tv * total_variation(x, options.tv_beta)
-        return penalty
+        """What the regularizers subtract from the score, per sample ``(N,)``, for model inputs ``x``."""
+        if self.penalty_part is None:
+            return torch.zeros(len(x), device=x.device, dtype=x.dtype)
+        return self.penalty_part(Evaluation(x, logits=None, scores=None, targets=None))
 
-    def objective(self, x, logits, scores, step):
-        # The penalty of the rolled image: what the course computes (the same for L2, not quite for TV).
-        self._penalty = self.penalty(self.model_input(x, step))
-        return scores.gather(1, self.targets[:, None]).squeeze(1) - self._penalty
-
-    def update(self, x, grad, step):
-        options = self.options
-        x = x + options.lr * unit_gradient(grad)
-        if options.l2_form == "decay" and options.l2:
-            x = x * (1 - options.l2)
-        x = torch.maximum(torch.minimum(x, self.high), self.low)
-        if options.blurs and step % options.blur_every == 0:
-            x = gaussian_blur(x, options.blur_sigma)
-            self.blur_steps.append(step)
-        done = step + 1
-        if done % options.show_every == 0 or done == self.iterations:
-            self.snapshots.append((done, self.classifier.to_pixels(x).cpu()))
-        return x
-
-    def step_metrics(self, logits, objective):
-        targets = self.targets[:, None]
+    def evaluation_metrics(self, evaluation, objective):
+        targets = evaluation.targets[:, None]
         return {
-            "score": logits.gather(1, targets).squeeze(1),
-            "probability": logits.float().softmax(dim=1).gather(1, targets).squeeze(1),
-            "regularizer": self._penalty.detach(),
+            "score": evaluation.logits.gather(1, targets).squeeze(1),
+            "probability": evaluation.logits.float().softmax(dim=1).gather(1, targets).squeeze(1),
+            "regularizer": self.penalty(evaluation.input).detach(),
             "objective": objective,
         }
+
+    def on_train_batch_end(self, outputs, batch, batch_idx) -> None:
+        done = int(batch) + 1
+        if done % self.options.show_every == 0 or done == self.iterations:
+            pixels = self.pixels().cpu()
+            self.snapshots.append((done, pixels))
+            self._emit_snapshot(done, pixels)
+
+    def _emit_snapshot(self, step: int, pixels: torch.Tensor) -> None:
+        if self.sample_names is not None and live.active():
+            live.emit_images(step, {f"image/{name}": image for name, image in zip(self.sample_names, to_uint8(pixels))})
 
 
 @dataclass
@@ -219,6 +228,7 @@ class ClassVizResult(Result):
         snapshots: ``[(updates done, pixels (N, 3, S, S)), ...]`` every ``show_every`` updates.
         options: the knobs the images were made with.
         categories: the model's class names.
+        init: ``noise`` or ``image`` (then each panel shows start | final).
     """
 
     start: torch.Tensor
@@ -234,14 +244,16 @@ class ClassVizResult(Result):
     init: str = "noise"
 
     def metrics(self) -> dict[str, float]:
-        metrics = {
+        """Run-level ``mean_final_probability``, ``mean_final_score``, ``target_top1_rate`` (the share of
+        samples whose top-1 class is their target), and per sample ``final_score/<s>``,
+        ``final_probability/<s>``. Classes by name go to :meth:`rows`, never into metrics."""
+        return {
+            "mean_final_probability": float(self.probability.mean()),
+            "mean_final_score": float(self.score.float().mean()),
+            "target_top1_rate": float((self.top_classes[:, 0] == self.targets).float().mean()),
             **per_sample("final_score", self.score, self.sample_names),
             **per_sample("final_probability", self.probability, self.sample_names),
         }
-        for k in range(TOP_K):
-            metrics.update(per_sample(f"top{k + 1}_class", self.top_classes[:, k], self.sample_names))
-            metrics.update(per_sample(f"top{k + 1}_probability", self.top_probabilities[:, k], self.sample_names))
-        return metrics
 
     def rows(self) -> list[dict]:
         """Per sample: the target, its final score and probability, and the top-5 by name (``results.json``)."""
@@ -264,8 +276,12 @@ class ClassVizResult(Result):
         ]
 
     def panels(self) -> dict[str, np.ndarray]:
-        """The final image of each sample (what the composer of report figures reads back)."""
-        return {safe_name(name): image for name, image in zip(self.sample_names, to_uint8(self.pixels))}
+        """Each sample's final image, keyed by :func:`netviz.naming.file_name`; from an image start,
+        start | final side by side (what the composer of report figures reads back)."""
+        final = to_uint8(self.pixels)
+        if self.init == "image":
+            final = np.concatenate([to_uint8(self.start), final], axis=2)
+        return {file_name(name): image for name, image in zip(self.sample_names, final)}
 
     def image_series(self) -> dict[str, list[tuple[int, np.ndarray]]]:
         """Every snapshot of every sample, keyed ``image/<sample>``, with its number of updates as step."""
@@ -274,21 +290,23 @@ class ClassVizResult(Result):
             for i, name in enumerate(self.sample_names)
         }
 
+    def caption(self) -> str:
+        """``Class visualization of Yorkshire terrier with efficientnet_lite0: 200 iterations, lr 5, ...``."""
+        classes = list(dict.fromkeys(self.categories[int(t)] for t in self.targets))
+        shown = ", ".join(classes) if len(classes) <= 3 else f"{len(classes)} classes"
+        start = " from images" if self.init == "image" else ""
+        return f"Class visualization of {shown}{start} with {self.model}: {self.options.caption()}"
+
     def figure(self):
         final = to_uint8(self.pixels)
         titles = [
-            f"{self.categories[int(t)]}\np={float(p):.2f}, top-1 {self.categories[int(c[0])]}"
-            for t, p, c in zip(self.targets, self.probability, self.top_classes)
+            f"{name}\np={float(p):.2f}, top-1 {self.categories[int(c[0])]}"
+            for name, p, c in zip(self.sample_names, self.probability, self.top_classes)
         ]
-        o = self.options
-        blur = f"blur {o.blur_sigma} every {o.blur_every}" if o.blurs else "no blur"
-        caption = f"Class visualization, {self.model}: {o.iterations} it., lr {o.lr:g}, l2 {o.l2:g} ({o.l2_form}), {blur}"
-        if o.tv:
-            caption += f", tv {o.tv:g}"
         if self.init == "image":
             cells = [list(to_uint8(self.start)), list(final)]
-            return grid_figure(cells, [["start"] * len(titles), titles], row_labels=["start", "final"], suptitle=caption)
-        return grid_figure([list(final)], [titles], suptitle=caption)
+            return grid_figure(cells, [["start"] * len(titles), titles], row_labels=["start", "final"], suptitle=self.caption())
+        return grid_figure([list(final)], [titles], suptitle=self.caption())
 
 
 def noise_start(classifier: Classifier, count: int, seed: int = 0) -> torch.Tensor:
@@ -306,9 +324,13 @@ def class_visualization(
     *,
     init_images: ImageSet | None = None,
     options: ClassVizOptions | None = None,
+    batch_size: int | None = None,
     **trainer: Any,
 ) -> ClassVizResult:
     """Generate images that the classifier scores high for each target class, all in one batch.
+
+    Samples are named by what they show (:mod:`netviz.naming`): the class from noise
+    (``Yorkshire terrier``), ``image→class`` from an image (``hay→snail``), made unique.
 
     Args:
         classifier: a frozen model from :func:`netviz.load_model`.
@@ -317,6 +339,10 @@ def class_visualization(
             means each image's own label (report Figure 10).
         init_images: start from these images instead of noise (Figure 11: hay -> snail).
         options: the knobs (default: the course's).
+        batch_size: samples per chunk, run one chunk after another (``None``:
+            :func:`~netviz.techniques.base.default_batch_size`, activations under 1 GiB). Samples are
+            independent (the jitter offsets are the same for every sample of a step), so the images do
+            not depend on it.
         **trainer: passed to :func:`netviz.techniques.base.optimize` (``accelerator``, ``devices``, ``progress``).
 
     Example:
@@ -340,29 +366,41 @@ def class_visualization(
             raise NetvizError("classviz.init=image needs at least one image: choose them with data=... data.indices=[...]")
         start, indices, names = _pair_images_with_targets(classifier, init_images, indices)
         init = "image"
-    module = ClassVisualization(classifier, start, torch.tensor(indices), options)
-    optimize(module, **trainer)
-    logits = module.final_logits.float().cpu()
-    probabilities = logits.softmax(dim=1)
     target_tensor = torch.tensor(indices)
+    if batch_size is None:
+        batch_size = default_batch_size(classifier)
+    modules = [
+        optimize(ClassVisualization(classifier, start[part], target_tensor[part], options, sample_names=names[part]), **trainer)
+        for part in chunks(len(indices), batch_size)
+    ]
+    logits = torch.cat([m.final_logits.float().cpu() for m in modules])
+    probabilities = logits.softmax(dim=1)
     top = probabilities.topk(min(TOP_K, probabilities.shape[1]), dim=1)
     return ClassVizResult(
         technique="classviz",
         model=classifier.name,
         sample_names=names,
-        history=module.history_on_cpu(),
+        history=_joined_history([m.history_on_cpu() for m in modules]),
         start=start.clamp(0, 1),
-        pixels=module.pixels().cpu(),
+        pixels=torch.cat([m.pixels().cpu() for m in modules]),
         targets=target_tensor,
         score=logits.gather(1, target_tensor[:, None]).squeeze(1),
         probability=probabilities.gather(1, target_tensor[:, None]).squeeze(1),
         top_classes=top.indices,
         top_probabilities=top.values,
-        snapshots=module.snapshots,
+        snapshots=[(step, torch.cat([m.snapshots[k][1] for m in modules])) for k, (step, _) in enumerate(modules[0].snapshots)],
         options=options,
         categories=classifier.categories,
         init=init,
     )
+
+
+def _joined_history(histories: list[dict]) -> dict[str, list[tuple[int, torch.Tensor]]]:
+    """The step metrics of consecutive chunks as one history (every chunk records the same steps)."""
+    return {
+        name: [(step, torch.cat([h[name][k][1] for h in histories])) for k, (step, _) in enumerate(points)]
+        for name, points in histories[0].items()
+    }
 
 
 def _pair_images_with_targets(
@@ -383,40 +421,37 @@ def _pair_images_with_targets(
         raise NetvizError(
             f"{len(pixels)} images and {len(indices)} targets do not pair up; give one target, one image, or as many of each"
         )
-    labels = [f"{name}_to_{classifier.class_name(i)}" for name, i in zip(names, indices)]
+    labels = [pair_name(name, classifier.class_name(i)) for name, i in zip(names, indices)]
     return pixels.clone(), list(indices), unique_names(labels)
 
 
-def options_from_config(cfg: Any) -> tuple[ClassVizOptions, str]:
-    """``(options, init)`` from a job's config: top-level ``iterations``/``lr``/``l2``/``seed`` and ``classviz.*``."""
-    section = dict(cfg.classviz or {})
-    init = section.pop("init", "noise")
-    if init not in INITS:
-        raise NetvizError(f"classviz.init={init!r} is not one of {', '.join(INITS)}")
-    known = set(ClassVizOptions.__dataclass_fields__) - {"iterations", "lr", "l2", "log_every", "seed"}
-    unknown = sorted(set(section) - known)
-    if unknown:
-        raise NetvizError(f"unknown classviz option(s) {', '.join(unknown)}; choose from init, {', '.join(sorted(known))}")
-    options = ClassVizOptions(
-        iterations=cfg.iterations,
-        lr=cfg.lr,
-        l2=cfg.l2,
-        log_every=cfg.trainer.log_every,
-        seed=cfg.seed,
-        **section,
-    )
-    return options, init
+# The top-level keys that alias this technique's options (see netviz.techniques: set, they are the section's).
+ALIASES = ("iterations", "lr", "l2")
 
 
-def run_from_config(classifier: Classifier, images: ImageSet, cfg: Any, trainer: dict) -> ClassVizResult:
+def options_from_config(cfg: Any) -> ClassVizOptions:
+    """The checked options of a job's config, no model needed: the ``classviz`` section, with the
+    top-level ``iterations``/``lr``/``l2`` where they are set, ``trainer.log_every`` and ``seed``."""
+    from netviz.techniques import section_values
+
+    values = section_values(cfg, "classviz", ClassVizConfig, ALIASES)
+    return ClassVizOptions(**values, log_every=cfg.trainer.log_every, seed=cfg.seed)
+
+
+def run(classifier: Classifier, images: ImageSet, options: ClassVizOptions, cfg: Any, trainer: dict) -> ClassVizResult:
     """``technique=classviz``: class visualization of ``target`` from noise, or from ``data``'s images
     with ``classviz.init=image``."""
     from omegaconf import OmegaConf
 
-    options, init = options_from_config(cfg)
     targets = cfg.target
     if OmegaConf.is_config(targets):
         targets = list(OmegaConf.to_container(targets, resolve=True))
     return class_visualization(
-        classifier, targets, init_images=images if init == "image" else None, options=options, **trainer
+        classifier, targets, init_images=images if options.init == "image" else None, options=options,
+        batch_size=cfg.trainer.get("batch_size"), **trainer
     )
+
+
+def run_from_config(classifier: Classifier, images: ImageSet, cfg: Any, trainer: dict) -> ClassVizResult:
+    """``technique=classviz`` from a whole job config (options checked, then :func:`run`)."""
+    return run(classifier, images, options_from_config(cfg), cfg, trainer)

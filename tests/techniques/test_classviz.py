@@ -11,6 +11,7 @@ import torch
 
 from netviz.data import ImageSet
 from netviz.errors import NetvizError
+from netviz.figures import to_uint8
 from netviz.techniques.base import optimize
 from netviz.techniques.classviz import (
     ClassVisualization,
@@ -167,12 +168,22 @@ def test_several_targets_form_one_batch_with_snapshots_every_show_every():
     assert set(series) == {"image/class2", "image/class5", "image/class2 2"}
     assert all(image.shape == (16, 16, 3) and image.dtype == np.uint8 for _, image in series["image/class5"])
     np.testing.assert_array_equal(series["image/class5"][-1][1], result.panels()["class5"])
-    assert [step for step, _ in result.history["probability"]] == [0, 6]
+    # Every log_every steps, and last the final evaluation after all 7 updates: the curve ends on the
+    # final values (after the last blur), the same as final_probability.
+    assert [step for step, _ in result.history["probability"]] == [0, 7]
+    torch.testing.assert_close(result.history["probability"][-1][1], result.probability)
     metrics = result.metrics()
-    assert metrics["top1_class/class5"] == result.top_classes[1, 0].item()
+    assert not any(key.startswith("top") for key in metrics)  # class indices are no metrics
+    assert metrics["final_probability/class5"] == pytest.approx(result.probability[1].item())
+    assert metrics["mean_final_probability"] == pytest.approx(result.probability.mean().item())
+    hits = [int(result.top_classes[i, 0]) == int(result.targets[i]) for i in range(3)]
+    assert metrics["target_top1_rate"] == pytest.approx(sum(hits) / 3)
     probabilities = result.top_probabilities
     assert (probabilities[:, :-1] >= probabilities[:, 1:]).all()
     assert result.rows()[1]["target_name"] == "class5"
+    # The caption reads like the report's, from the options the images were made with.
+    assert result.caption() == ("Class visualization of class2, class5 with tiny: 7 iterations, lr 5, "
+                                "L2 0.001 (squared), no blur, jitter 16 px")
 
 
 def test_image_start_pairs_images_with_targets_and_defaults_to_their_labels():
@@ -180,8 +191,13 @@ def test_image_start_pairs_images_with_targets_and_defaults_to_their_labels():
     images = ImageSet(torch.rand(2, 3, 16, 16), torch.tensor([1, 7]), ["a", "b"])
     options = ClassVizOptions(iterations=2)
     own = class_visualization(model, None, init_images=images, options=options, **CPU)
-    assert own.targets.tolist() == [1, 7] and own.sample_names == ["a_to_class1", "b_to_class7"]
+    assert own.targets.tolist() == [1, 7] and own.sample_names == ["a→class1", "b→class7"]
     torch.testing.assert_close(own.start, images.pixels)
+    # Each panel shows start | final side by side, keyed by the sample's file name.
+    panel = own.panels()["a to class1"]
+    assert panel.shape == (16, 32, 3)
+    np.testing.assert_array_equal(panel[:, :16], to_uint8(own.start[0]))
+    np.testing.assert_array_equal(panel[:, 16:], to_uint8(own.pixels[0]))
     one_target = class_visualization(model, "class3", init_images=images, options=options, **CPU)
     assert one_target.targets.tolist() == [3, 3]
     one_image = class_visualization(model, [4, 5, 6], init_images=ImageSet(images.pixels[:1], images.labels[:1], ["a"]),
@@ -224,21 +240,20 @@ def test_unknown_target_missing_target_and_unlabelled_images_are_errors():
         class_visualization(model, 1, init_images=ImageSet(torch.rand(0, 3, 16, 16), torch.tensor([], dtype=torch.int64), []))
 
 
-def test_config_section_maps_to_options_and_rejects_unknown_keys():
+def test_config_section_maps_to_options_with_the_top_level_aliases_where_set():
     from omegaconf import OmegaConf
 
     from netviz.techniques.classviz import options_from_config
 
-    cfg = OmegaConf.create({"iterations": 7, "lr": 2.0, "l2": 0.0, "seed": 3, "trainer": {"log_every": 2},
-                            "classviz": {"init": "image", "blur_every": None, "tv": 0.1}})
-    options, init = options_from_config(cfg)
-    assert init == "image"
-    assert options == ClassVizOptions(iterations=7, lr=2.0, l2=0.0, seed=3, log_every=2, blur_every=None, tv=0.1)
+    cfg = OmegaConf.create({"iterations": 7, "lr": None, "l2": 0.0, "seed": 3, "trainer": {"log_every": 2},
+                            "classviz": {"init": "image", "lr": 2.0, "blur_every": None, "tv": 0.1}})
+    options = options_from_config(cfg)
+    assert options == ClassVizOptions(init="image", iterations=7, lr=2.0, l2=0.0, seed=3, log_every=2, blur_every=None, tv=0.1)
     cfg.classviz = {"init": "picture"}
     with pytest.raises(NetvizError, match="classviz.init='picture' is not one of noise, image"):
         options_from_config(cfg)
     cfg.classviz = {"blur_evry": 2}
-    with pytest.raises(NetvizError, match="unknown classviz option.*blur_evry"):
+    with pytest.raises(NetvizError, match="classviz: Key 'blur_evry' not in 'ClassVizConfig'.*takes: classviz.init"):
         options_from_config(cfg)
 
 
@@ -251,3 +266,35 @@ def test_pretrained_model_gives_the_targets_a_high_probability():
     result = class_visualization(model, "snail", options=ClassVizOptions(iterations=60), **CPU)
     assert result.probability.item() > 0.9, result.rows()
     assert result.top_classes[0, 0].item() == 113
+
+
+def test_chunks_give_bit_identical_images_and_metrics():
+    # Samples are independent, so chunking changes nothing (chunks of 2 and 3 + 2 here). A lone sample
+    # is the exception: PyTorch's CPU convolution takes another kernel for a batch of one, which
+    # rounds differently (about 1e-7, checked below), so a chunk of 1 agrees to float rounding only.
+    model = tiny_classifier()
+    options = ClassVizOptions(iterations=5, log_every=2, show_every=2, seed=2)
+    targets = [1, 4, 4, 7, 0, 2]
+    whole = class_visualization(model, targets, options=options, batch_size=6, **CPU)
+    lone = class_visualization(model, targets, options=options, batch_size=1, **CPU)
+    torch.testing.assert_close(lone.pixels, whole.pixels, rtol=0, atol=1e-6)
+    for size in (2, 3):
+        part = class_visualization(model, targets, options=options, batch_size=size, **CPU)
+        assert torch.equal(part.pixels, whole.pixels) and torch.equal(part.probability, whole.probability)
+        assert part.sample_names == whole.sample_names
+        assert [s for s, _ in part.snapshots] == [s for s, _ in whole.snapshots] == [0, 2, 4, 5]
+        assert all(torch.equal(a, b) for (_, a), (_, b) in zip(part.snapshots, whole.snapshots))
+        for name, points in whole.history.items():
+            assert all(torch.equal(a, b) for (_, a), (_, b) in zip(part.history[name], points)), name
+
+
+def test_the_default_chunk_keeps_activations_under_a_gibibyte():
+    from netviz.techniques.base import ACTIVATION_BUDGET_BYTES, activation_bytes, default_batch_size
+
+    model = tiny_classifier()
+    per_sample = activation_bytes(model)
+    # Oracle: the tiny net's leaf outputs for one 16 px image, counted by hand (float32, x2 for gradients).
+    by_hand = 4 * (8 * 16 * 16 * 3 + 8 * 8 * 8 * 2 + 8 * 4 * 4 + 8 * 16 + 10) * 2
+    assert per_sample == by_hand
+    assert default_batch_size(model) == ACTIVATION_BUDGET_BYTES // by_hand
+    assert not model.net[0]._forward_hooks  # the measuring hooks are gone

@@ -33,9 +33,11 @@ def test_headline_sweep_runs_nine_jobs_with_distinct_lr_and_l2(tracking_uri, tmp
     assert len({r.data.tags["sweep_id"] for r in runs}) == 1
     run = runs[0]
     assert {"score/Yorkshire terrier", "probability/Yorkshire terrier", "regularizer/Yorkshire terrier",
-            "top1_class/Yorkshire terrier"} <= set(run.data.metrics)
+            "final_probability/Yorkshire terrier", "mean_final_probability", "mean_final_score",
+            "target_top1_rate"} <= set(run.data.metrics)
+    assert not any(key.startswith("top") for key in run.data.metrics)  # class indices are no metrics
     history = client.get_metric_history(run.info.run_id, "probability/Yorkshire terrier")
-    assert sorted(m.step for m in history) == [0, 1]
+    assert sorted({m.step for m in history}) == [0, 2]  # the curve ends on the final evaluation, after 2 updates
     images = [a.path for a in client.list_artifacts(run.info.run_id, "images")]
     assert any("+step+0+" in p for p in images) and any("+step+2+" in p for p in images)  # start and final
 
@@ -72,7 +74,8 @@ def test_make_fig9_runs_the_sweep_and_composes_it_from_mlflow(tracking_uri, tmp_
     [
         (["target=yorkshire_terier"], "did you mean 'Yorkshire terrier'"),
         (["iterations=-5"], "iterations=-5 is not a positive integer"),
-        (["classviz.blur_every=abc"], "blur_every=abc is not an integer >= 0 or null"),
+        (["classviz.blur_every=abc"], "classviz.blur_every=abc: Value 'abc' of type 'str' could not be converted to Integer"),
+        (["classviz.blur_every=-1"], "blur_every=-1 is not an integer >= 0 or null"),
         (["classviz.init=image", "data.indices=[]"], "data.indices is empty"),
     ],
 )
