@@ -1,0 +1,33 @@
+"""``technique=saliency``: a job's ``saliency.*`` options to :func:`attribute` or :func:`saliency_maps`."""
+
+from __future__ import annotations
+
+from omegaconf import OmegaConf
+
+from netviz.data import ImageSet
+from netviz.models import Classifier
+from netviz.results import Result
+from netviz.techniques.saliency.api import attribute, saliency_maps
+from netviz.techniques.saliency.loop import DEFAULT_BATCH_SIZE
+
+TRAINER_KEYS = ("accelerator", "devices", "progress")
+
+
+def saliency_options(section) -> tuple[str, int, dict]:
+    """``(method, batch_size, the method's options)`` from a ``saliency`` config section; options left
+    ``null`` take the method's defaults, and one the method does not take is an error."""
+    options = {k: v for k, v in (OmegaConf.to_container(section, resolve=True) if section is not None else {}).items() if v is not None}
+    method = options.pop("method", "gradient")
+    batch_size = options.pop("batch_size", DEFAULT_BATCH_SIZE)
+    return method, batch_size, options
+
+
+def run_from_config(classifier: Classifier, images: ImageSet, cfg, trainer: dict) -> Result:
+    """Maps of ``saliency.method`` for the true and the predicted class (Figures 1-2), or for
+    ``target=`` (one class for all images, or a list of one per image) when it is given."""
+    method, batch_size, options = saliency_options(cfg.get("saliency"))
+    common = dict(batch_size=batch_size, seed=cfg.seed, **{k: trainer[k] for k in TRAINER_KEYS[:2] if k in trainer}, **options)
+    if cfg.target is None:
+        return saliency_maps(classifier, images, method, progress=trainer.get("progress"), **common)
+    targets = OmegaConf.to_container(cfg.target) if OmegaConf.is_list(cfg.target) else cfg.target
+    return attribute(classifier, images, method, targets, **common)
