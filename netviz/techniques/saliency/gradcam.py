@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from netviz.capture import last_conv_layer, resolve_layers
+from netviz.errors import NetvizError
 from netviz.models import Classifier
 from netviz.techniques.saliency.method import AttributionMethod, register
 
@@ -47,6 +48,12 @@ class GradCAM(AttributionMethod):
         return classifier.capture([self.layer], gradients=True)
 
     def accumulate(self, total, grads, rows, seen) -> None:
+        if seen.activations[self.layer].dim() != 4:
+            shape = tuple(seen.activations[self.layer].shape)
+            raise NetvizError(
+                f"saliency.layer={self.layer} gives outputs of shape {shape}, not maps (N, C, H, W); "
+                "choose a convolutional layer"
+            )
         cam = grad_cam(seen.activations[self.layer], seen.gradients[self.layer], total.shape[-2:])
         total[rows] = cam.expand(-1, total.shape[1], -1, -1).to(total.dtype)
 

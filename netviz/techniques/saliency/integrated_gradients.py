@@ -3,9 +3,12 @@
 The attribution of input ``x`` against a baseline ``x'`` is ``(x - x') * integral over a in [0, 1]
 of d score / d x at x' + a (x - x')``, so that the attributions add up to
 ``score(x) - score(x')`` (completeness). The integral is a Riemann sum over ``steps`` points of the
-path, all of them batched through the network (``riemann``: ``right``, the paper's sum
-``1/m sum_{k=1..m}``, or ``left``, ``middle``: Captum's ``riemann_*`` methods, with the same points
-and weights; Captum's ``riemann_trapezoid`` weights sum to ``(m - 1) / m``, so netviz leaves it out).
+path, all of them batched through the network. ``riemann`` is Captum's ``riemann_<rule>`` with the
+same points and weights: ``middle`` (default: points at ``(k - 1/2) / m``, an error of order
+``1/m^2``), ``right`` (the paper's ``1/m sum_{k=1..m}``, order ``1/m``) or ``left``. On a smooth
+network at 64 steps the midpoint sum adds up to ``score(x) - score(x')`` within 0.02 %, the right sum
+within 14 % (tests/techniques/test_attribution.py). Captum's ``riemann_trapezoid`` weights sum to
+``(m - 1) / m``, so netviz leaves it out.
 
 Baselines (``baseline``), as pixels then normalized like the image:
     ``black``: all zeros (the paper's); ``mean``: the model's mean colour (zero in its normalized
@@ -54,7 +57,7 @@ class IntegratedGradients(AttributionMethod):
     title = "integrated gradients"
     steps: int = 32
     baseline: str = "black"
-    riemann: str = "right"
+    riemann: str = "middle"
 
     def __post_init__(self) -> None:
         check_int("saliency.steps", self.steps, minimum=2)

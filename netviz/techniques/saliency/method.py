@@ -25,7 +25,6 @@ from netviz.errors import NetvizError, did_you_mean
 from netviz.models import Classifier
 
 METHODS: dict[str, type["AttributionMethod"]] = {}
-GENERAL_OPTIONS = ("batch_size", "seed")  # options of every method, taken by the loop
 
 
 def register(cls: type["AttributionMethod"]) -> type["AttributionMethod"]:
@@ -101,7 +100,6 @@ def make_method(name: str, **options) -> AttributionMethod:
             continue
         owners = [m for m, c in METHODS.items() if option in option_names(c)]
         owner = f"saliency.{option} is an option of {', '.join(owners)}" if owners else f"unknown option saliency.{option}"
-        raise NetvizError(
-            f"{owner}; saliency.method={name} takes {', '.join(takes + list(GENERAL_OPTIONS)) or 'no options'}"
-        )
+        own = ", ".join(f"saliency.{t}" for t in takes)
+        raise NetvizError(f"{owner}; saliency.method={name} takes {own + ' and ' if own else 'only '}saliency.batch_size")
     return cls(**options)
