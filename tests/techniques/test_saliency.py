@@ -131,7 +131,7 @@ def test_a_method_from_the_command_line_is_tracked_with_its_summary_metrics(trac
     from tests.conftest import run_cli, runs_of
 
     done = run_cli(
-        "technique=saliency", "saliency.method=smoothgrad", "saliency.samples=2", "model=efficientnet_lite0",
+        "technique=saliency", "saliency.method=smoothgrad", "saliency.samples=2", "model=efficientnet_lite0", "data.indices=[1]",
         "trainer.accelerator=cpu", f"tracking.uri={tracking_uri}", f"hydra.run.dir={tmp_path / 'out'}",
     )
     assert done.returncode == 0, done.stderr[-3000:]

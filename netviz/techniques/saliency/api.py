@@ -11,7 +11,7 @@ from netviz.errors import NetvizError
 from netviz.models import Classifier
 from netviz.techniques.base import optimize
 from netviz.techniques.saliency.guided import GuidedGradCAM
-from netviz.techniques.saliency.loop import DEFAULT_BATCH_SIZE, PREDICTED, Saliency
+from netviz.techniques.saliency.loop import PREDICTED, Saliency, default_batch_size
 from netviz.techniques.saliency.method import AttributionMethod, make_method
 from netviz.techniques.saliency.results import AttributionResult, SaliencyResult
 
@@ -22,13 +22,15 @@ def run_method(
     targets: torch.Tensor,
     method: AttributionMethod,
     *,
-    batch_size: int = DEFAULT_BATCH_SIZE,
+    batch_size: int | None = None,
     seed: int = 0,
     **trainer,
 ) -> Saliency:
     """Run ``method``'s passes on the shared loop; the finished :class:`Saliency` module (on the CPU)."""
     method.check(classifier)
     trainer.setdefault("progress", False)
+    if batch_size is None:
+        batch_size = default_batch_size(trainer.get("accelerator", "auto"), pixels.shape[-1])
     if isinstance(method, GuidedGradCAM):
         guided, cam = (run_method(classifier, pixels, targets, part, batch_size=batch_size, seed=seed, **trainer) for part in method.passes)
         guided.attributions = method.combine(guided.attributions, cam.attributions)
@@ -59,7 +61,7 @@ def attribute(
     method: str = "integrated_gradients",
     targets: int | str | Sequence | None = None,
     *,
-    batch_size: int = DEFAULT_BATCH_SIZE,
+    batch_size: int | None = None,
     seed: int = 0,
     accelerator: str = "auto",
     devices: int | str = 1,
@@ -75,7 +77,7 @@ def attribute(
         targets: ``None`` for each image's predicted class, one class (name or index) for all, or one
             per image (``-1``: the predicted one).
         batch_size: model inputs per forward/backward pass (SmoothGrad and IG make ``samples`` or
-            ``steps`` inputs per image).
+            ``steps`` inputs per image); ``None``: 8 images of 224 px worth of pixels on a CPU, 64 on a GPU.
         seed: seeds SmoothGrad's noise and the ``noise`` baseline.
         accelerator, devices: where the loop runs (see :func:`netviz.optimize`).
         **options: the method's own (``steps=64, baseline="blur"``, ``samples=16, noise=0.15``,
@@ -119,7 +121,7 @@ def saliency_maps(
     images: ImageSet,
     method: str = "gradient",
     *,
-    batch_size: int = DEFAULT_BATCH_SIZE,
+    batch_size: int | None = None,
     seed: int = 0,
     accelerator: str = "auto",
     devices: int | str = 1,

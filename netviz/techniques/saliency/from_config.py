@@ -8,7 +8,6 @@ from netviz.data import ImageSet
 from netviz.models import Classifier
 from netviz.results import Result
 from netviz.techniques.saliency.api import attribute, saliency_maps
-from netviz.techniques.saliency.loop import DEFAULT_BATCH_SIZE
 
 TRAINER_KEYS = ("accelerator", "devices", "progress")
 
@@ -18,7 +17,7 @@ def saliency_options(section) -> tuple[str, int, dict]:
     ``null`` take the method's defaults, and one the method does not take is an error."""
     options = {k: v for k, v in (OmegaConf.to_container(section, resolve=True) if section is not None else {}).items() if v is not None}
     method = options.pop("method", "gradient")
-    batch_size = options.pop("batch_size", DEFAULT_BATCH_SIZE)
+    batch_size = options.pop("batch_size", None)
     return method, batch_size, options
 
 
