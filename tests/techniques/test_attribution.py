@@ -210,11 +210,12 @@ def test_no_hook_is_left_after_a_method_or_after_it_fails_midway(method):
 def test_true_and_predicted_maps_are_the_maps_of_those_targets(method):
     model = tiny_classifier()
     pixels = images(4)
-    labels = torch.tensor([1, -1, 3, 4])
     options = {"steps": 4} if method == "integrated_gradients" else {}
-    result = saliency_maps(model, ImageSet(pixels, labels, ["a", "b", "c", "d"]), method, **options, **CPU)
     predicted = attribute(model, pixels, method, None, **options, **CPU)
-    true = attribute(model, pixels, method, [1, -1, 3, 4], **options, **CPU)
+    # one image labelled with its prediction, one unlabelled, two labelled with another class
+    labels = torch.tensor([int(predicted.targets[0]), -1, *[(int(t) + 1) % 10 for t in predicted.targets[2:]]])
+    result = saliency_maps(model, ImageSet(pixels, labels, ["a", "b", "c", "d"]), method, **options, **CPU)
+    true = attribute(model, pixels, method, labels, **options, **CPU)
     torch.testing.assert_close(result.map_predicted, predicted.maps)
     torch.testing.assert_close(result.map_true, true.maps)
     torch.testing.assert_close(result.predicted, predicted.targets)

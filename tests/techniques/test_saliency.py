@@ -126,6 +126,22 @@ def test_a_config_with_a_target_maps_that_target_and_null_options_take_the_metho
     assert result.metrics()["prob_target/img0"] == pytest.approx(float(expected.prob_target[0]))
 
 
+def test_config_checks_need_no_model():
+    from omegaconf import OmegaConf
+
+    from netviz.errors import NetvizError
+    from netviz.techniques.saliency import check_config
+
+    check_config(OmegaConf.create({"saliency": {"method": "smoothgrad", "samples": 4, "steps": None}}))
+    for section, message in [
+        ({"method": "gradient", "steps": 4}, "saliency.steps is an option of integrated_gradients"),
+        ({"method": "gradcan"}, "did you mean 'gradcam'"),
+        ({"method": "gradient", "batch_size": 0}, "saliency.batch_size=0 is not a positive integer"),
+    ]:
+        with pytest.raises(NetvizError, match=message):
+            check_config(OmegaConf.create({"saliency": section}))
+
+
 @pytest.mark.slow
 def test_a_method_from_the_command_line_is_tracked_with_its_summary_metrics(tracking_uri, tmp_path):
     from tests.conftest import run_cli, runs_of
@@ -149,3 +165,16 @@ def test_an_option_the_method_does_not_take_is_one_line(tmp_path):
 
     done = run_cli("saliency.method=gradient", "saliency.steps=8", "model=efficientnet_lite0", "tracking=none", f"hydra.run.dir={tmp_path}")
     assert "saliency.steps is an option of integrated_gradients" in one_line_error(done)
+
+
+def test_the_methods_figure_sweeps_every_method_on_the_first_five_images():
+    from omegaconf import OmegaConf
+
+    from netviz.api import compose
+    from netviz.techniques.saliency import METHODS
+
+    cfg = compose(["experiment=fig_methods"])
+    assert cfg.technique == "saliency" and cfg.data.source == "npz" and list(cfg.data.indices) == [0, 1, 2, 3, 4]
+    assert cfg.tracking.tags.figure == "fig-methods"
+    sweep = OmegaConf.load("experiments/fig_methods.yaml").hydra.sweeper.params["saliency.method"]
+    assert sorted(sweep.split(",")) == sorted(METHODS)  # a new method joins the figure

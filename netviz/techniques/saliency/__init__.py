@@ -9,7 +9,7 @@ method is one file stating how it expands an image into model inputs and reduces
 
 from netviz.techniques.saliency import gradcam, gradient, guided, integrated_gradients, smoothgrad  # noqa: F401 (register)
 from netviz.techniques.saliency.api import attribute, saliency_maps
-from netviz.techniques.saliency.from_config import run_from_config
+from netviz.techniques.saliency.from_config import check_config, run_from_config
 from netviz.techniques.saliency.loop import PREDICTED, Saliency
 from netviz.techniques.saliency.method import METHODS, AttributionMethod, make_method
 from netviz.techniques.saliency.results import AttributionResult, SaliencyResult
@@ -22,6 +22,7 @@ __all__ = [
     "Saliency",
     "SaliencyResult",
     "attribute",
+    "check_config",
     "make_method",
     "run_from_config",
     "saliency_maps",

@@ -130,8 +130,9 @@ def saliency_maps(
 ) -> SaliencyResult:
     """Maps of every image for its true class and for its predicted class (report Figures 1-2).
 
-    All ``2N`` (image, class) pairs go through the network as one batch (per chunk of
-    ``batch_size`` model inputs). Arguments as for :func:`attribute`.
+    The predicted-class maps of all images come from one run (batched per chunk of ``batch_size``
+    model inputs), then the true-class maps of the images the model gets wrong from a second one:
+    where the prediction is right, the two maps are the same. Arguments as for :func:`attribute`.
 
     Example:
         >>> import netviz
@@ -141,34 +142,27 @@ def saliency_maps(
         torch.Size([4, 224, 224])
     """
     chosen = make_method(method, **options)
-    n = len(images)
-    targets = torch.cat([images.labels.clamp(min=PREDICTED), torch.full((n,), PREDICTED)])
-    module = run_method(
-        classifier,
-        torch.cat([images.pixels, images.pixels]),
-        targets,
-        chosen,
-        batch_size=batch_size,
-        seed=seed,
-        accelerator=accelerator,
-        devices=devices,
-        progress=progress,
-    )
-    probs = module.image_logits.float().softmax(dim=1)
-    classes, maps = module.resolved_targets, module.maps
+    run = dict(batch_size=batch_size, seed=seed, accelerator=accelerator, devices=devices, progress=progress)
+    predicted_run = run_method(classifier, images.pixels, torch.full((len(images),), PREDICTED), chosen, **run)
+    predicted = predicted_run.resolved_targets
+    probs = predicted_run.image_logits.float().softmax(dim=1)
     known = images.labels >= 0
-    prob_true = torch.where(known, probs[:n].gather(1, classes[:n, None]).squeeze(1), torch.nan)
+    map_true = predicted_run.maps.clone()
+    wrong = known & (images.labels != predicted)  # elsewhere the true-class map is the predicted one
+    if wrong.any():
+        map_true[wrong] = run_method(classifier, images.pixels[wrong], images.labels[wrong], chosen, **run).maps
+    prob_true = torch.where(known, probs.gather(1, images.labels.clamp(min=0)[:, None]).squeeze(1), torch.nan)
     return SaliencyResult(
         technique="saliency",
         model=classifier.name,
         sample_names=images.names,
         pixels=images.pixels,
         labels=images.labels,
-        predicted=classes[n:],
+        predicted=predicted,
         prob_true=prob_true,
-        prob_predicted=probs[n:].gather(1, classes[n:, None]).squeeze(1),
-        map_true=torch.where(known[:, None, None], maps[:n], maps[n:]),
-        map_predicted=maps[n:],
+        prob_predicted=probs.gather(1, predicted[:, None]).squeeze(1),
+        map_true=map_true,
+        map_predicted=predicted_run.maps,
         categories=classifier.categories,
         method=chosen.name,
         settings=chosen.describe(),

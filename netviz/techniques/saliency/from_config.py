@@ -5,9 +5,11 @@ from __future__ import annotations
 from omegaconf import OmegaConf
 
 from netviz.data import ImageSet
+from netviz.errors import check_int
 from netviz.models import Classifier
 from netviz.results import Result
 from netviz.techniques.saliency.api import attribute, saliency_maps
+from netviz.techniques.saliency.method import make_method
 
 TRAINER_KEYS = ("accelerator", "devices", "progress")
 
@@ -19,6 +21,15 @@ def saliency_options(section) -> tuple[str, int, dict]:
     method = options.pop("method", "gradient")
     batch_size = options.pop("batch_size", None)
     return method, batch_size, options
+
+
+def check_config(cfg) -> None:
+    """Check the ``saliency.*`` options without a model (a one-line error), so that a bad method or
+    option stops the job before the model loads."""
+    method, batch_size, options = saliency_options(cfg.get("saliency"))
+    make_method(method, **options)
+    if batch_size is not None:
+        check_int("saliency.batch_size", batch_size, minimum=1)
 
 
 def run_from_config(classifier: Classifier, images: ImageSet, cfg, trainer: dict) -> Result:
