@@ -126,6 +126,19 @@ def test_a_config_with_a_target_maps_that_target_and_null_options_take_the_metho
     assert result.metrics()["prob_target/img0"] == pytest.approx(float(expected.prob_target[0]))
 
 
+def test_the_config_schema_yaml_and_methods_name_the_same_options():
+    import dataclasses
+
+    from omegaconf import OmegaConf
+
+    from netviz.techniques.saliency import METHODS, SaliencyConfig
+
+    schema = {f.name for f in dataclasses.fields(SaliencyConfig)}
+    yaml = set(OmegaConf.load("conf/technique/saliency.yaml").saliency)
+    options = {f.name for method in METHODS.values() for f in dataclasses.fields(method)}
+    assert schema == yaml == options | {"method", "batch_size"}
+
+
 def test_config_checks_need_no_model():
     from omegaconf import OmegaConf
 

@@ -9,7 +9,7 @@ method is one file stating how it expands an image into model inputs and reduces
 
 from netviz.techniques.saliency import gradcam, gradient, guided, integrated_gradients, smoothgrad  # noqa: F401 (register)
 from netviz.techniques.saliency.api import attribute, saliency_maps
-from netviz.techniques.saliency.from_config import check_config, run_from_config
+from netviz.techniques.saliency.from_config import SaliencyConfig, check_config, run_from_config
 from netviz.techniques.saliency.loop import PREDICTED, Saliency
 from netviz.techniques.saliency.method import METHODS, AttributionMethod, make_method
 from netviz.techniques.saliency.results import AttributionResult, SaliencyResult
@@ -20,6 +20,7 @@ __all__ = [
     "AttributionMethod",
     "AttributionResult",
     "Saliency",
+    "SaliencyConfig",
     "SaliencyResult",
     "attribute",
     "check_config",

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Optional
+
 from omegaconf import OmegaConf
 
 from netviz.data import ImageSet
@@ -12,6 +15,22 @@ from netviz.techniques.saliency.api import attribute, saliency_maps
 from netviz.techniques.saliency.method import make_method
 
 TRAINER_KEYS = ("accelerator", "devices", "progress")
+
+
+@dataclass
+class SaliencyConfig:
+    """The ``saliency`` section (``conf/technique/saliency.yaml``): the method, the chunk size, and
+    every method's options, ``None`` meaning the method's default (see each method's file)."""
+
+    method: str = "gradient"
+    batch_size: Optional[int] = None
+    samples: Optional[int] = None
+    noise: Optional[float] = None
+    squared: Optional[bool] = None
+    steps: Optional[int] = None
+    baseline: Optional[str] = None
+    riemann: Optional[str] = None
+    layer: Optional[str] = None
 
 
 def saliency_options(section) -> tuple[str, int, dict]:

@@ -80,7 +80,7 @@ class Saliency(InputOptimizer):
     @property
     def expands(self) -> bool:
         """Whether the model sees other inputs than the images themselves (noise copies, a path)."""
-        return type(self.method).points is not Gradient.points or self.method.copies > 1
+        return type(self.method).points is not AttributionMethod.points or self.method.copies > 1
 
     def on_train_start(self) -> None:
         # On the loop's device: the method's per-run state, and the images' own logits when no pass
