@@ -11,6 +11,7 @@ forward pass: they belong to that pass's autograd graph, fire during its backwar
 come after the block), and go away with the graph, so no module keeps a hook after the block.
 
 Example:
+    >>> x = images.requires_grad_(True)  # the model is frozen: the graph starts at the input
     >>> with model.capture(["features.12"], gradients=True) as seen:
     ...     score = model(x)[:, 3].sum()
     >>> score.backward()
@@ -39,10 +40,10 @@ class Captured:
     """What the hooked layers saw in the block's forward pass(es), by layer name.
 
     Attributes:
-        inputs: each layer's first input (of its last call).
+        inputs: each layer's first input (of its last call, for a layer called more than once).
         activations: each layer's output (of its last call).
-        gradients: the gradient of the backward pass's objective with respect to each output; filled
-            when that backward pass runs (only with ``gradients=True``).
+        gradients: the gradient of the backward pass's objective with respect to each output in
+            ``activations``; filled when that backward pass runs (only with ``gradients=True``).
     """
 
     inputs: dict[str, torch.Tensor] = field(default_factory=dict)
@@ -102,13 +103,19 @@ def capture(
     seen = Captured()
     handles: list[torch.utils.hooks.RemovableHandle] = []
 
+    def keep_gradient(name: str, output: torch.Tensor, grad: torch.Tensor) -> None:
+        # a layer called more than once per pass (a shared activation) keeps its last call's
+        # output: keep the gradient of that same output
+        if seen.activations.get(name) is output:
+            seen.gradients[name] = grad
+
     def recorder(name: str):
         def hook(_module, inputs, output):
             if inputs and isinstance(inputs[0], torch.Tensor):
                 seen.inputs[name] = inputs[0]
             seen.activations[name] = output
             if gradients and output.requires_grad:
-                output.register_hook(lambda grad: seen.gradients.__setitem__(name, grad))
+                output.register_hook(lambda grad: keep_gradient(name, output, grad))
 
         return hook
 

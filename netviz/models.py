@@ -151,6 +151,7 @@ class Classifier(nn.Module):
         removed when the block ends, also on error: see :func:`netviz.capture.capture`.
 
         Example:
+            >>> x = images.requires_grad_(True)  # the model is frozen: the graph starts at the input
             >>> with model.capture(["features.12"], gradients=True) as seen:
             ...     model(x)[:, 3].sum().backward()
             >>> seen.gradients["features.12"].shape == seen.activations["features.12"].shape

@@ -47,6 +47,16 @@ def test_activations_and_gradients_equal_the_network_split_by_hand():
     assert hooks_left(model) == 0
 
 
+def test_a_layer_called_twice_keeps_the_gradient_of_its_last_output():
+    shared = nn.ReLU()
+    net = nn.Sequential(nn.Conv2d(3, 4, 1), shared, nn.Conv2d(4, 6, 1), shared, nn.Flatten())
+    net.requires_grad_(False)
+    x = torch.randn(2, 3, 2, 2, requires_grad=True)
+    with capture(net, ["1"], gradients=True) as seen:
+        net(x).sum().backward()
+    assert seen.activations["1"].shape[1] == 6 and seen.gradients["1"].shape == seen.activations["1"].shape
+
+
 def test_guided_relu_gradients_equal_a_hand_written_guided_relu():
     model = tiny_classifier(final_relu=True)
     x = torch.randn(2, 3, 16, 16, requires_grad=True)
