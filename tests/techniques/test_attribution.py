@@ -123,7 +123,7 @@ def test_gradcam_is_captums_layer_gradcam_upsampled_bilinearly():
 
 
 def test_gradcam_is_pytorch_grad_cams():
-    from pytorch_grad_cam import GradCAM
+    GradCAM = pytest.importorskip("pytorch_grad_cam").GradCAM
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
     model = tiny_classifier()
