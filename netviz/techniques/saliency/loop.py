@@ -21,8 +21,8 @@ from netviz.techniques.saliency.method import AttributionMethod
 
 PREDICTED = -1  # a target meaning "the class the model predicts for this image"
 # The pixels of one forward/backward pass when batch_size is not given: 8 images of 224 px on a CPU,
-# where a larger batch is slower per input (efficientnet_lite0, 1 thread: 150, 185, 252 ms per input
-# at batches of 8, 16, 32: caches), 64 on a GPU.
+# where a larger batch is slower per input (efficientnet_lite0, 1 thread, forward and backward: 50, 56,
+# 72 ms per input at batches of 8, 16, 32: caches), 64 on a GPU.
 CHUNK_PIXELS = {"cpu": 8 * 224 * 224, "gpu": 64 * 224 * 224}
 
 
