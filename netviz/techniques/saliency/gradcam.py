@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from netviz.capture import last_conv_layer, resolve_layers
+from netviz.capture import CaptureContext, last_conv_layer, resolve_layers
 from netviz.errors import NetvizError
 from netviz.models import Classifier
 from netviz.techniques.saliency.method import AttributionMethod, register
@@ -44,7 +44,7 @@ class GradCAM(AttributionMethod):
         self.layer = self.layer or last_conv_layer(classifier.net)
         resolve_layers(classifier.net, [self.layer])
 
-    def hooks(self, classifier: Classifier):
+    def hooks(self, classifier: Classifier) -> CaptureContext:
         return classifier.capture([self.layer], gradients=True)
 
     def accumulate(self, total, grads, rows, seen) -> None:

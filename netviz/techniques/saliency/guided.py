@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import torch
 
+from netviz.capture import CaptureContext
 from netviz.models import Classifier
 from netviz.techniques.saliency.gradcam import GradCAM
 from netviz.techniques.saliency.method import AttributionMethod, register
@@ -27,7 +28,7 @@ class GuidedBackprop(AttributionMethod):
     name = "guided_backprop"
     title = "guided backpropagation"
 
-    def hooks(self, classifier: Classifier):
+    def hooks(self, classifier: Classifier) -> CaptureContext:
         return classifier.capture(guided_relu=True)
 
 

@@ -13,14 +13,13 @@ A method is a dataclass whose fields are its options; :func:`register` makes it 
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
 
-from netviz.capture import Captured
+from netviz.capture import CaptureContext, Captured
 from netviz.errors import NetvizError, did_you_mean
 from netviz.models import Classifier
 
@@ -59,7 +58,7 @@ class AttributionMethod:
         """The model inputs of expanded rows ``rows`` (row ``i * copies + k``: copy ``k`` of image ``i``)."""
         return images[rows // self.copies]
 
-    def hooks(self, classifier: Classifier) -> contextlib.AbstractContextManager[Captured]:
+    def hooks(self, classifier: Classifier) -> CaptureContext:
         """Hooks active during the forward pass (a layer to capture, guided ReLUs): none by default."""
         return classifier.capture()
 
