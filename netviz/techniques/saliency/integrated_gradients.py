@@ -7,8 +7,8 @@ path, all of them batched through the network. ``riemann`` is Captum's ``riemann
 same points and weights: ``middle`` (default: points at ``(k - 1/2) / m``, an error of order
 ``1/m^2``), ``right`` (the paper's ``1/m sum_{k=1..m}``, order ``1/m``) or ``left``. On the tests'
 smooth network at 64 steps the midpoint sum adds up to ``score(x) - score(x')`` within 0.02 %, while
-the right sum misses by up to 14 % on an image whose score changes little along the path. Captum's ``riemann_trapezoid`` weights sum to
-``(m - 1) / m``, so netviz leaves it out.
+the right sum misses by up to 14 % on an image whose score changes little along the path.
+Captum's ``riemann_trapezoid`` weights sum to ``(m - 1) / m``, so netviz leaves it out.
 
 Baselines (``baseline``), as pixels then normalized like the image:
     ``black``: all zeros (the paper's); ``mean``: the model's mean colour (zero in its normalized
