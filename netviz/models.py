@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from netviz.capture import CaptureContext, capture
 from netviz.errors import NetvizError, did_you_mean
 
 
@@ -143,22 +144,34 @@ class Classifier(nn.Module):
         """Class logits ``(N, C)`` of normalized images ``x``."""
         return self.net(x)
 
+    def capture(
+        self, layers: Sequence[str] = (), *, gradients: bool = False, guided_relu: bool = False
+    ) -> CaptureContext:
+        """Hooks on the network's layers named as in ``self.net.named_modules()`` (``features.12``),
+        removed when the block ends, also on error: see :func:`netviz.capture.capture`.
+
+        Example:
+            >>> x = images.requires_grad_(True)  # the model is frozen: the graph starts at the input
+            >>> with model.capture(["features.12"], gradients=True) as seen:
+            ...     model(x)[:, 3].sum().backward()
+            >>> seen.gradients["features.12"].shape == seen.activations["features.12"].shape
+            True
+        """
+        return capture(self.net, layers, gradients=gradients, guided_relu=guided_relu)
+
     def class_scores(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Return ``(logits, scores)`` from one forward pass: the model's logits, and the scores to optimize.
 
         With ``score="pre_relu"`` on a model whose logits pass through a final ReLU, ``scores`` are
-        the class scores just before that ReLU (pooled the same way); otherwise ``scores is logits``.
+        the class scores just before that ReLU (its captured input, pooled the same way); otherwise
+        ``scores is logits``.
         """
         if self.score == "logits" or self._final_relu is None:
             logits = self.net(x)
             return logits, logits
-        captured: list[torch.Tensor] = []
-        handle = self._final_relu.register_forward_hook(lambda _m, inputs, _out: captured.append(inputs[0]))
-        try:
+        with capture(self.net, {"final ReLU": self._final_relu}) as seen:
             logits = self.net(x)
-        finally:
-            handle.remove()
-        scores = captured[0]
+        scores = seen.inputs["final ReLU"]
         for module in self._tail:
             scores = module(scores)
         return logits, scores.flatten(1)
