@@ -35,6 +35,15 @@ _EXPORTS = {
     "Saliency": "netviz.techniques.saliency",
     "SaliencyResult": "netviz.techniques.saliency",
     "saliency_maps": "netviz.techniques.saliency",
+    "attribute": "netviz.techniques.saliency",
+    "AttributionResult": "netviz.techniques.saliency",
+    "check_data": "netviz.data",
+    "register_technique": "netviz.techniques",
+    "register_attack": "netviz.techniques.adversarial",
+    "evaluate": "netviz.techniques.adversarial",
+    "sweep_figure": "netviz.compose",
+    "metrics_table": "netviz.compose",
+    "find_children": "netviz.runs",
     "ClassVisualization": "netviz.techniques.classviz",
     "ClassVizOptions": "netviz.techniques.classviz",
     "ClassVizResult": "netviz.techniques.classviz",
@@ -64,7 +73,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from netviz.compose import compose_figure
     from netviz.runs import find_runs
     from netviz.techniques.classviz import ClassVisualization, ClassVizOptions, ClassVizResult, class_visualization
-    from netviz.techniques.saliency import Saliency, SaliencyResult, saliency_maps
+    from netviz.techniques.saliency import AttributionResult, Saliency, SaliencyResult, attribute, saliency_maps
     from netviz.techniques.adversarial import AdversarialResult, EOTAttack, NaiveAttack, PGDAttack, make_fooling_images
     from netviz.ensemble import Ensemble
     from netviz.eot import TransformDistribution

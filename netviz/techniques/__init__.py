@@ -87,8 +87,21 @@ def register_technique(
 
 # The built-ins, by reference. Saliency and adversarial still take the whole config (their owners move
 # them onto typed sections); classviz's section is ClassVizConfig.
-register_technique("saliency", "netviz.techniques.saliency:run_from_config", aliases=("iterations",), legacy_run=True)
-register_technique("adversarial", "netviz.techniques.adversarial:run_from_config", aliases=("iterations", "lr"), legacy_run=True)
+# Their `options` check every value with no model (the job calls them before loading one).
+register_technique(
+    "saliency",
+    "netviz.techniques.saliency:run_from_config",
+    options="netviz.techniques.saliency.from_config:check_config",
+    aliases=("iterations",),
+    legacy_run=True,
+)
+register_technique(
+    "adversarial",
+    "netviz.techniques.adversarial:run_from_config",
+    options="netviz.techniques.adversarial.config:settings_from_config",
+    aliases=("iterations", "lr"),
+    legacy_run=True,
+)
 register_technique(
     "classviz",
     "netviz.techniques.classviz:run",
