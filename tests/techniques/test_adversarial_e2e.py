@@ -58,7 +58,7 @@ def test_eot_images_keep_fooling_under_random_transformations_more_often_than_na
 
 
 @pytest.mark.skipif(not COURSE_NPZ.exists(), reason="the course's imagenet_val_25.npz is not here")
-def test_fig3_config_runs_tracked_with_few_keys_and_measures_what_leaves_valid_pixels(tmp_path, tracking_uri):
+def test_fig3_config_runs_tracked_with_few_keys_and_measures_what_leaves_valid_pixels(model, tmp_path, tracking_uri):
     from mlflow import MlflowClient
 
     from netviz.naming import metric_name, pair_name
@@ -76,7 +76,7 @@ def test_fig3_config_runs_tracked_with_few_keys_and_measures_what_leaves_valid_p
     metrics = run.data.metrics
     assert metrics["pairs"] == 3 and metrics["fooled_rate"] == 1.0
     assert len(metrics) <= 30, sorted(metrics)
-    image = load_images("npz", COURSE_NPZ, indices=[1], size=224).names[0]
+    image = load_images("npz", COURSE_NPZ, indices=[1], size=224, categories=model.categories).names[0]
     for name in ("fooled", "iterations_to_fool", "target_prob_end", "perturbation_linf_255"):
         assert f"{name}/{metric_name(pair_name(image, 'stingray'))}" in metrics
     for name in ("png_fooled_rate", "valid_image_fooled_rate", "mean_iterations_to_fool"):
