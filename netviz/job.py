@@ -133,7 +133,14 @@ def job_params(cfg: DictConfig) -> dict[str, str]:
         if trainer.get(key) is not None:
             keep[f"trainer.{key}"] = trainer[key]
     flat = flatten(keep)
-    return {key: value for key, value in flat.items() if value not in ("None", "{}", "[]")}
+    # An unset top-level or data option is not a param; inside the technique's section null is a
+    # setting like any other (classviz.blur_every=null: never blur), and a sweep over it needs it.
+    section_prefix = f"{resolved['technique']}."
+    return {
+        key: value
+        for key, value in flat.items()
+        if key.startswith(section_prefix) or value not in ("None", "{}", "[]")
+    }
 
 
 def config_hash(cfg: DictConfig) -> str:

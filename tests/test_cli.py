@@ -51,11 +51,20 @@ def test_bad_command_lines_fail_fast_with_one_line(args, fragment):
     assert fragment in one_line_error(run_cli(*args))
 
 
-def test_bad_input_found_mid_job_marks_the_run_failed(tracking_uri, tmp_path):
+def test_bad_input_found_before_the_model_leaves_no_run(tracking_uri, tmp_path):
     done = run_cli("model=efficientnet_lite0", "data=npz", f"data.path={tmp_path / 'missing.npz'}", f"tracking.uri={tracking_uri}")
     assert "does not exist" in one_line_error(done)
     _, runs = runs_of(tracking_uri, "saliency")
+    assert runs == []  # a typo costs no model load and leaves no FAILED run behind
+
+
+def test_bad_input_found_mid_job_marks_the_run_failed_with_the_reason(tracking_uri):
+    # A class name can only be checked against the model's classes, after it loads.
+    done = run_cli("technique=classviz", "target=notaclass", "model=squeezenet1_1", "model.weights=null", f"tracking.uri={tracking_uri}")
+    assert "unknown class 'notaclass'" in one_line_error(done)
+    _, runs = runs_of(tracking_uri, "classviz")
     assert [r.info.status for r in runs] == ["FAILED"]
+    assert "notaclass" in runs[0].data.tags["netviz.failure"]
 
 
 def test_missing_pretrained_weights_say_which_file_to_put_where(tracking_uri, tmp_path):
