@@ -85,8 +85,9 @@ def timing(model: Classifier, device: str) -> None:
     report(f"feature visualization, efficientnet_lite0 {model.input_size}px on {device}", rows)
 
 
-def measure(model: Classifier, device: str, steps: int) -> None:
+def measure(model: Classifier, device: str, steps: int, figure: str | None = None) -> None:
     accelerator = "gpu" if device == "cuda" else "cpu"
+    images = {}
     print(f"\n== course vs Lucid: {', '.join(CLASSES)}; efficientnet_lite0, {steps} steps, one batch each, on {device}")
     print(f"{'method':8s} {'p(target)':>10s} {'robust p':>10s} {'HF energy':>10s}   per class (p / robust p / HF)")
     for name, choices in (("course", COURSE), ("lucid", LUCID)):
@@ -96,17 +97,40 @@ def measure(model: Classifier, device: str, steps: int) -> None:
         energy = high_frequency_energy(result.pixels)
         per_class = "; ".join(f"{p:.2f}/{r:.2f}/{e:.3f}" for p, r, e in zip(result.probability.tolist(), robust.tolist(), energy.tolist()))
         print(f"{name:8s} {result.probability.mean():10.3f} {robust.mean():10.3f} {energy.mean():10.3f}   {per_class}")
+        images[name] = result.pixels
+    natural = natural_images(model.input_size)
+    if natural is not None:
+        print(f"{'photos':8s} {'':10s} {'':10s} {high_frequency_energy(natural).mean():10.3f}   the course's 25 photos, for scale")
+    if figure:
+        from netviz.figures import grid_figure, save_figure, to_uint8
+
+        cells = [list(to_uint8(images[name])) for name in images]
+        save_figure(grid_figure(cells, [CLASSES] * len(cells), row_labels=list(images), suptitle=f"course vs Lucid, {steps} steps"), figure)
+        print(f"wrote {figure}")
+
+
+def natural_images(size: int) -> torch.Tensor | None:
+    """The course's 25 ImageNet photos at ``size`` px, or ``None`` where the file is not here."""
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "imagenet_val_25.npz"
+    if not path.exists():
+        return None
+    from netviz.data import load_images
+
+    return load_images("npz", path=str(path), size=size).pixels
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--measure", action="store_true", help="course vs Lucid: probabilities and high-frequency energy")
     parser.add_argument("--steps", type=int, default=200, help="steps of each method with --measure")
+    parser.add_argument("--figure", help="with --measure, write both methods' images side by side to this PNG")
     args = parser.parse_args()
     device = "cuda" if torch.cuda.is_available() else "cpu"
     model = load_model("efficientnet_lite0").to(device)
     if args.measure:
-        measure(model, device, args.steps)
+        measure(model, device, args.steps, args.figure)
     else:
         timing(model, device)
 
