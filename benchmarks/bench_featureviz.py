@@ -5,7 +5,7 @@ course's class visualization against Lucid's on the same classes (Olah et al. 20
    transforms=lucid optimizer=adam`` (Lightning Trainer, captures, metrics, snapshots) against the
    same computation as a bare ``for`` loop. Target: <= 1.05x. Lucent's ``render_vis`` side by side
    when it imports (it needs kornia, which torch-lucent was installed without: then it is skipped).
-2. ``--measure``: the course's method and Lucid's on the same 4 classes, model (efficientnet_lite0
+2. ``--measure``: the course's method (and it without jitter and blur, ``plain``) and Lucid's on the same 4 classes, model (efficientnet_lite0
    at 224 px) and number of steps, in one batch each: the final target probability, the
    transform-robust probability (mean over 32 fresh shifts, scales and rotations of the final image)
    and the high-frequency energy (spectral power above half the Nyquist frequency).
@@ -33,6 +33,7 @@ from netviz.techniques.classviz import ClassVizOptions, class_visualization
 SHORT, LONG = 2, 10
 CLASSES = ["goldfish", "hen", "Yorkshire terrier", "monarch"]
 COURSE = {}
+PLAIN = dict(max_jitter=0, blur_every=None)  # pixel ascent without the course's jitter and blur (Simonyan et al. 2014)
 LUCID = dict(lr=0.05, l2=0.0, blur_every=None, param="fourier", color="decorrelated", valid="sigmoid", transforms="lucid", optimizer="adam")
 
 
@@ -40,22 +41,26 @@ def plain_lucid_loop(model: Classifier, targets: torch.Tensor, steps: int, seed:
     """The reference: Lucid's class visualization as a bare loop (Fourier image, decorrelated colour,
     sigmoid, pad 12, jitter 8, scale, rotation, jitter 4, Adam on the spectrum)."""
     size, device = model.input_size, model.device
-    generator = torch.Generator().manual_seed(seed)
+    # the draws of netviz.parts.lucid_transforms, from generators seeded alike, so both loops see the same sizes
+    jitter8, scales, angles, jitter4 = (torch.Generator().manual_seed(seed + k) for k in range(4))
     scale = spectrum_scale(size, size).to(device)
-    spectrum = (0.01 * torch.randn(len(targets), 3, size, size // 2 + 1, 2, generator=generator)).to(device).requires_grad_(True)
+    spectrum = (0.01 * torch.randn(len(targets), 3, size, size // 2 + 1, 2, generator=torch.Generator().manual_seed(seed)))
+    spectrum = spectrum.to(device).requires_grad_(True)
     optimizer = torch.optim.Adam([spectrum], lr=0.05)
     for _ in range(steps):
         image = torch.sigmoid(decorrelate_color(fourier_image(spectrum, size, size, scale)))
         image = F.pad(image - 0.5, [12] * 4) + 0.5
-        dx, dy = torch.randint(0, 9, (2,), generator=generator).tolist()
+        dx, dy = torch.randint(0, 9, (2,), generator=jitter8).tolist()
         image = image[..., dy : image.shape[-2] - 8 + dy, dx : image.shape[-1] - 8 + dx]
-        factor = LUCID_SCALES[int(torch.randint(len(LUCID_SCALES), (), generator=generator))]
-        image = F.interpolate(image, size=[round(factor * s) for s in image.shape[-2:]], mode="bilinear", align_corners=False)
-        angle = math.radians(LUCID_ANGLES[int(torch.randint(len(LUCID_ANGLES), (), generator=generator))])
-        theta = torch.tensor([[math.cos(angle), -math.sin(angle), 0.0], [math.sin(angle), math.cos(angle), 0.0]], device=device)
-        grid = F.affine_grid(theta.expand(len(image), 2, 3), list(image.shape), align_corners=False)
-        image = F.grid_sample(image, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-        dx, dy = torch.randint(0, 5, (2,), generator=generator).tolist()
+        factor = LUCID_SCALES[int(torch.randint(len(LUCID_SCALES), (), generator=scales))]
+        if factor != 1:
+            image = F.interpolate(image, size=[round(factor * s) for s in image.shape[-2:]], mode="bilinear", align_corners=False)
+        angle = math.radians(LUCID_ANGLES[int(torch.randint(len(LUCID_ANGLES), (), generator=angles))])
+        if angle:
+            theta = torch.tensor([[math.cos(angle), -math.sin(angle), 0.0], [math.sin(angle), math.cos(angle), 0.0]], device=device)
+            grid = F.affine_grid(theta.expand(len(image), 2, 3), list(image.shape), align_corners=False)
+            image = F.grid_sample(image, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+        dx, dy = torch.randint(0, 5, (2,), generator=jitter4).tolist()
         image = image[..., dy : image.shape[-2] - 4 + dy, dx : image.shape[-1] - 4 + dx]
         logits = model(model.normalize(image))
         loss = -logits.gather(1, targets[:, None]).sum()
@@ -90,7 +95,7 @@ def measure(model: Classifier, device: str, steps: int, figure: str | None = Non
     images = {}
     print(f"\n== course vs Lucid: {', '.join(CLASSES)}; efficientnet_lite0, {steps} steps, one batch each, on {device}")
     print(f"{'method':8s} {'p(target)':>10s} {'robust p':>10s} {'HF energy':>10s}   per class (p / robust p / HF)")
-    for name, choices in (("course", COURSE), ("lucid", LUCID)):
+    for name, choices in (("plain", PLAIN), ("course", COURSE), ("lucid", LUCID)):
         options = ClassVizOptions(iterations=steps, **choices)
         result = class_visualization(model, CLASSES, options=options, accelerator=accelerator, progress=False)
         robust = transform_robust_probability(model, result.pixels, result.targets)

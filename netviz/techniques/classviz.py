@@ -30,6 +30,10 @@ The L2 regularizer ``R`` has three forms (``l2_form``):
 ``tv`` adds total variation, ``TV(x) = sum((dx^2 + dy^2) ^ (tv_beta / 2))`` over neighbouring pixel
 differences (Mahendran and Vedaldi 2016, "Visualizing Deep Convolutional Neural Networks Using
 Natural Pre-Images"), which favours piecewise-smooth images.
+
+Lucid's way (Olah et al. 2017, "Feature Visualization") is a choice of parts away: ``param=fourier``,
+``color=decorrelated``, ``valid=sigmoid``, ``transforms=lucid``, ``optimizer=adam`` (``lr`` its
+learning rate; ``experiment=lucid2017``), see :mod:`netviz.parts.choices`. The defaults stay the course's.
 """
 
 from __future__ import annotations
@@ -41,7 +45,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from netviz import live
 from netviz.data import ImageSet
 from netviz.errors import NetvizError, check_int, check_number
 from netviz.figures import grid_figure, to_uint8

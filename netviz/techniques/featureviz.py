@@ -27,7 +27,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 
 from netviz import live
 from netviz.capture import last_conv_layer, resolve_layers
@@ -40,10 +39,8 @@ from netviz.naming import file_name
 from netviz.parts.choices import check_choices, parameterization_for, random_start, step_for, transforms_for
 from netviz.parts.feature_objectives import Channel, LayerObjective, Neuron, PerSample, layers_of, objective_from_config
 from netviz.parts.image_parameterization import ImageParameterization
-from netviz.parts.objectives import Evaluation, Objective
-from netviz.parts.parameterization import Parameterization
-from netviz.parts.steps import Clamp, PostStep, StepRule
-from netviz.parts.transforms import InputTransform
+from netviz.parts.objectives import Objective
+from netviz.parts.steps import Clamp, PostStep
 from netviz.results import Result, per_sample, unique_names
 from netviz.techniques.base import InputOptimizer, optimize
 
