@@ -30,7 +30,7 @@ from netviz.parts.image_measures import high_frequency_energy, transform_robust_
 from netviz.parts.lucid_transforms import LUCID_ANGLES, LUCID_SCALES
 from netviz.techniques.classviz import ClassVizOptions, class_visualization
 
-SHORT, LONG = 2, 10
+SHORT, LONG = 2, 20
 CLASSES = ["goldfish", "hen", "Yorkshire terrier", "monarch"]
 COURSE = {}
 PLAIN = dict(max_jitter=0, blur_every=None)  # pixel ascent without the course's jitter and blur (Simonyan et al. 2014)
@@ -82,7 +82,7 @@ def timing(model: Classifier, device: str) -> None:
         if device == "cuda":
             torch.cuda.synchronize()
 
-    rows = per_step_rows("Lucid's class visualization vs plain PyTorch loop", netviz_run, plain_run, SHORT, LONG)
+    rows = per_step_rows("Lucid's class visualization vs plain PyTorch loop", netviz_run, plain_run, SHORT, LONG, rounds=5)
     try:
         import lucent.optvis.render  # noqa: F401
     except ImportError as error:

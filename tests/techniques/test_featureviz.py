@@ -3,6 +3,8 @@ kept, layer listing, and the command line end to end (slow: the offline model, f
 
 from __future__ import annotations
 
+import subprocess
+
 import pytest
 import torch
 
@@ -11,7 +13,7 @@ from netviz.parts.image_parameterization import ImageParameterization
 from netviz.techniques import prepare
 from netviz.techniques.classviz import ClassVisualization, ClassVizOptions, class_visualization
 from netviz.techniques.featureviz import FeatureVizOptions, feature_visualization, layer_shapes, list_layers
-from tests.conftest import one_line_error, run_cli, runs_of, tiny_classifier
+from tests.conftest import COURSE_NPZ, ROOT, one_line_error, run_cli, runs_of, tiny_classifier
 from tests.test_config import hydra_compose
 
 CPU = {"accelerator": "cpu", "progress": False}
@@ -102,3 +104,30 @@ def test_lucid2017_runs_from_the_command_line(tracking_uri):
     assert done.returncode == 0, done.stderr[-3000:]
     _, runs = runs_of(tracking_uri, "classviz")
     assert runs[0].data.params["classviz.param"] == "fourier" and runs[0].data.tags["preset"] == "lucid2017"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not COURSE_NPZ.exists(), reason="the course's images are not here")
+def test_make_fig_featureviz_runs_both_methods_and_composes_them(tracking_uri, tmp_path):
+    args = " ".join(["trainer.accelerator=cpu", "trainer.progress=false", "iterations=2", f"tracking.uri={tracking_uri}",
+                     f"hydra.sweep.dir={tmp_path / 'multirun'}"])
+    done = subprocess.run(
+        ["make", "--no-print-directory", "fig-featureviz", f"ARGS={args}", f"FIGURES_DIR={tmp_path / 'figures'}", f"NPZ={COURSE_NPZ}"],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert (tmp_path / "figures" / "fig-featureviz.png").stat().st_size > 20_000
+    _, runs = runs_of(tracking_uri, "classviz")
+    runs = [r for r in runs if "classviz.param" in r.data.params]  # the jobs, not the sweep's parent
+    assert sorted(r.data.params["classviz.param"] for r in runs) == ["fourier", "pixel"]
+    assert {r.data.params["target"] for r in runs} == {"['goldfish', 'hen', 'Yorkshire terrier', 'monarch']"}
+
+
+@pytest.mark.slow
+def test_fig_channels_makes_one_image_per_channel(tracking_uri, tmp_path):
+    done = run_cli("experiment=fig_channels", "iterations=1", "trainer.accelerator=cpu", "trainer.progress=false",
+                   f"tracking.uri={tracking_uri}", f"figure={tmp_path / 'channels.png'}")
+    assert done.returncode == 0, done.stderr[-3000:]
+    _, runs = runs_of(tracking_uri, "featureviz")
+    assert len([k for k in runs[0].data.metrics if k.startswith("final_objective/")]) == 12
+    assert (tmp_path / "channels.png").stat().st_size > 20_000
