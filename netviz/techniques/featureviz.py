@@ -187,7 +187,12 @@ class FeatureVizResult(Result):
         return {f"image/{name}": [(step, to_uint8(pixels[i])) for step, pixels in self.snapshots] for i, name in enumerate(self.sample_names)}
 
     def caption(self) -> str:
-        return f"Feature visualization of {self.objective_text} with {self.model}: {self.options.caption()}"
+        """``Feature visualization of channel(_blocks.10:5) with ...``; of many objectives, their count and layers."""
+        texts = self.objective_text.split(" | ")
+        shown = self.objective_text
+        if len(texts) > 3:
+            shown = f"{len(texts)} objectives on {', '.join(dict.fromkeys(_first_layer(t) for t in texts))}"
+        return f"Feature visualization of {shown} with {self.model}: {self.options.caption()}"
 
     def figure(self):
         """The images in rows, one row per layer that the samples' objectives name first."""
