@@ -30,6 +30,10 @@ The L2 regularizer ``R`` has three forms (``l2_form``):
 ``tv`` adds total variation, ``TV(x) = sum((dx^2 + dy^2) ^ (tv_beta / 2))`` over neighbouring pixel
 differences (Mahendran and Vedaldi 2016, "Visualizing Deep Convolutional Neural Networks Using
 Natural Pre-Images"), which favours piecewise-smooth images.
+
+Lucid's way (Olah et al. 2017, "Feature Visualization") is a choice of parts away: ``param=fourier``,
+``color=decorrelated``, ``valid=sigmoid``, ``transforms=lucid``, ``optimizer=adam`` (``lr`` its
+learning rate; ``experiment=lucid2017``), see :mod:`netviz.parts.choices`. The defaults stay the course's.
 """
 
 from __future__ import annotations
@@ -41,7 +45,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from netviz import live
 from netviz.data import ImageSet
 from netviz.errors import NetvizError, check_int, check_number
 from netviz.figures import grid_figure, to_uint8
@@ -50,21 +53,20 @@ from netviz.models import Classifier
 from netviz.naming import file_name, pair_name
 from netviz.parts import (
     BlurEvery,
-    Clamp,
     ClassScore,
     Decay,
     Evaluation,
-    NormalizedAscent,
-    NormalizedInput,
     Objective,
-    RollJitter,
     SquaredL2,
     L2Norm,
     TotalVariation,
     total_variation,
 )
+from netviz.parts.choices import ASCENT, BlurImageEvery, check_choices, is_course_parameterization, parameterization_for, random_start
+from netviz.parts.image_parameterization import ImageParameterization
 from netviz.results import Result, per_sample, unique_names
-from netviz.techniques.base import InputOptimizer, chunks, default_batch_size, optimize
+from netviz.techniques.base import chunks, default_batch_size, optimize
+from netviz.techniques.featureviz import FeatureVisualization, visualization_parts
 
 __all__ = ["ClassVisualization", "ClassVizConfig", "ClassVizOptions", "ClassVizResult", "class_visualization",
            "noise_start", "options_from_config", "total_variation"]
@@ -101,6 +103,7 @@ class ClassVizOptions(ClassVizConfig):
         check_number("classviz.tv", self.tv)
         check_number("classviz.tv_beta", self.tv_beta, positive=True)
         check_int("trainer.log_every", self.log_every, minimum=1)
+        check_choices("classviz", self.param, self.color, self.valid, self.decay, self.transforms, self.optimizer)
 
     @property
     def blurs(self) -> bool:
@@ -128,14 +131,23 @@ class ClassVizOptions(ClassVizConfig):
         parts = [f"{self.iterations} iterations", f"lr {self.lr:g}"]
         parts.append(f"L2 {self.l2:g} ({self.l2_form})" if self.l2 else "no L2")
         parts.append(f"blur {self.blur_sigma:g} px every {self.blur_every} steps" if self.blurs else "no blur")
-        parts.append(f"jitter {self.max_jitter} px" if self.max_jitter else "no jitter")
+        if self.transforms == "course":
+            parts.append(f"jitter {self.max_jitter} px" if self.max_jitter else "no jitter")
         if self.tv:
             parts.append(f"TV {self.tv:g} (beta {self.tv_beta:g})")
+        if not is_course_parameterization(self.param, self.color, self.valid):
+            parts.append(f"{self.param} {self.color} {self.valid}")
+        if self.transforms != "course":
+            parts.append(f"{self.transforms} transforms")
+        if self.optimizer != ASCENT:
+            parts[0:2] = [f"{self.iterations} iterations", f"{self.optimizer} lr {self.lr:g}"]
         return ", ".join(parts)
 
 
-class ClassVisualization(InputOptimizer):
-    """Gradient ascent on ``score(target) - penalty`` with jitter, clamping and blur (see the module).
+class ClassVisualization(FeatureVisualization):
+    """Gradient ascent on ``score(target) - penalty`` with jitter, clamping and blur (see the module), or
+    with Lucid's parameterization, transforms and optimizer (``param``, ``color``, ``valid``, ``transforms``,
+    ``optimizer``; :mod:`netviz.parts.choices`). The snapshots are :class:`FeatureVisualization`'s.
 
     Args:
         classifier, pixels, targets: as :class:`InputOptimizer` (``pixels`` is the start, in [0, 1]
@@ -160,30 +172,32 @@ class ClassVisualization(InputOptimizer):
         sample_names: Sequence[str] | None = None,
     ):
         penalty = options.penalty()
+        parts = visualization_parts(classifier, options)
         post_steps = [Decay(options.l2)] if options.l2_form == "decay" and options.l2 else []
-        post_steps.append(Clamp(*classifier.input_bounds()))
-        blur = BlurEvery(options.blur_every, options.blur_sigma) if options.blurs else None
+        post_steps += parts.pop("post_steps")  # the course's clamp, for the course's parameterization
+        blur = None
+        if options.blurs and isinstance(parts["parameterization"], ImageParameterization):
+            blur = BlurImageEvery(parts["parameterization"], options.blur_every, options.blur_sigma)
+        elif options.blurs:
+            blur = BlurEvery(options.blur_every, options.blur_sigma)
         if blur is not None:
             post_steps.append(blur)
         super().__init__(
             classifier,
             pixels,
             targets,
+            show_every=options.show_every,
             iterations=options.iterations,
             log_every=options.log_every,
-            parameterization=NormalizedInput(),
             objective=ClassScore() if penalty is None else ClassScore() - penalty,
-            transforms=[RollJitter(options.max_jitter, options.seed)],
-            step=NormalizedAscent(options.lr),
             post_steps=post_steps,
             sample_names=sample_names,
             name="classviz",
+            **parts,
         )
         self.options = options
         self.penalty_part = penalty
         self._blur = blur
-        self.snapshots: list[tuple[int, torch.Tensor]] = [(0, self.pixels().cpu())]
-        self._emit_snapshot(0, self.snapshots[0][1])
 
     @property
     def blur_steps(self) -> list[int]:
@@ -203,17 +217,6 @@ class ClassVisualization(InputOptimizer):
             "regularizer": self.penalty(evaluation.input).detach(),
             "objective": objective,
         }
-
-    def on_train_batch_end(self, outputs, batch, batch_idx) -> None:
-        done = int(batch) + 1
-        if done % self.options.show_every == 0 or done == self.iterations:
-            pixels = self.pixels().cpu()
-            self.snapshots.append((done, pixels))
-            self._emit_snapshot(done, pixels)
-
-    def _emit_snapshot(self, step: int, pixels: torch.Tensor) -> None:
-        if self.sample_names is not None and live.active():
-            live.emit_images(step, {f"image/{name}": image for name, image in zip(self.sample_names, to_uint8(pixels))})
 
 
 @dataclass
@@ -358,7 +361,11 @@ def class_visualization(
     if init_images is None:
         if not indices:
             raise NetvizError("class visualization needs a target class: give target=<class name or index>")
-        start = noise_start(classifier, len(indices), options.seed)
+        parameterization = parameterization_for(classifier, options.param, options.color, options.valid, options.decay)
+        if isinstance(parameterization, ImageParameterization):  # Lucent's start: random parameters, a nearly grey image
+            start = random_start(parameterization, len(indices), options.seed)
+        else:
+            start = noise_start(classifier, len(indices), options.seed)
         names = unique_names([classifier.class_name(i) for i in indices])
         init = "noise"
     else:
