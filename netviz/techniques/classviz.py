@@ -34,7 +34,9 @@ Natural Pre-Images"), which favours piecewise-smooth images.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -542,14 +544,37 @@ def options_from_config(cfg: Any) -> ClassVizOptions:
     return ClassVizOptions(**values, log_every=cfg.trainer.log_every, seed=cfg.seed)
 
 
+# Results a batched grid computed for the jobs it is about to run (netviz.batched), by ahead_key.
+_COMPUTED_AHEAD: dict[str, ClassVizResult] = {}
+
+
+def ahead_key(options: ClassVizOptions, targets) -> str:
+    """What a job from noise computes, as a key: its options and targets (the model and data are the grid's)."""
+    return json.dumps([vars(options), targets], sort_keys=True, default=str)
+
+
+@contextlib.contextmanager
+def computed_ahead(results: dict[str, ClassVizResult]):
+    """While the block runs, a job whose :func:`ahead_key` is in ``results`` returns that result instead
+    of computing it (a batched grid computed it with its neighbours, :mod:`netviz.batched`)."""
+    _COMPUTED_AHEAD.update(results)
+    try:
+        yield
+    finally:
+        _COMPUTED_AHEAD.clear()
+
+
 def run(classifier: Classifier, images: ImageSet, options: ClassVizOptions, cfg: Any, trainer: dict) -> ClassVizResult:
     """``technique=classviz``: class visualization of ``target`` from noise, or from ``data``'s images
-    with ``classviz.init=image``."""
+    with ``classviz.init=image`` (or the result a batched grid computed ahead for this job)."""
     from omegaconf import OmegaConf
 
     targets = cfg.target
     if OmegaConf.is_config(targets):
         targets = list(OmegaConf.to_container(targets, resolve=True))
+    ahead = _COMPUTED_AHEAD.get(ahead_key(options, targets)) if options.init == "noise" else None
+    if ahead is not None:
+        return ahead
     return class_visualization(
         classifier, targets, init_images=images if options.init == "image" else None, options=options,
         batch_size=cfg.trainer.get("batch_size"), **trainer
