@@ -55,7 +55,10 @@ def group_key(cfg: DictConfig) -> str | None:
     if options.init != "noise":
         return None
     resolved = OmegaConf.to_container(cfg, resolve=True)
-    for key in RECORDING_KEYS + PER_SAMPLE_KEYS:
+    per_sample = PER_SAMPLE_KEYS
+    if resolved["model"].get("weights") is None:  # the seed also draws the random network: not per sample
+        per_sample = tuple(key for key in per_sample if key != "seed")
+    for key in RECORDING_KEYS + per_sample:
         section, _, name = key.rpartition(".")
         holder = resolved.get(section, {}) if section else resolved
         if isinstance(holder, dict):
@@ -82,11 +85,14 @@ def job_targets(cfg: DictConfig):
 
 def compute_group(jobs: Sequence[PlannedJob]) -> dict:
     """Every job's result of one group, computed as one batch: ``{ahead_key: ClassVizResult}``."""
+    from lightning.pytorch import seed_everything
+
     from netviz.job import job_device
     from netviz.models import load_model
     from netviz.techniques.classviz import ahead_key, class_visualization_grid, options_from_config
 
     first = jobs[0].config
+    seed_everything(first.seed, verbose=False)  # as netviz.job does: a random network (weights=null) is seeded
     classifier = load_model(first.model.name, first.model.weights, first.model.score)
     accelerator, devices = job_device(first)
     grid = [(job_targets(job.config), options_from_config(job.config)) for job in jobs]

@@ -5,6 +5,7 @@ those of the basic launcher's sweep."""
 from __future__ import annotations
 
 import io
+import re
 
 import numpy as np
 import pytest
@@ -104,15 +105,17 @@ def test_plan_groups_jobs_that_differ_only_in_per_sample_settings():
     base = ["technique=classviz", "model=squeezenet1_1", "model.weights=null"]
     jobs = [
         base + ["lr=0.1", "l2=1e-5"],
-        base + ["lr=5", "l2=1e-2", "seed=3", "target=stingray"],
+        base + ["lr=5", "l2=1e-2", "target=stingray"],
         base + ["classviz.blur_every=2", "tracking.experiment=elsewhere"],
         base + ["iterations=7"],  # another number of steps: not the same loop
         ["technique=classviz", "model=efficientnet_lite0", "lr=5"],  # another model
         ["technique=saliency"],  # another technique
         base + ["iterations=7", "lr=10"],
+        ["technique=classviz", "model=efficientnet_lite0", "lr=10", "seed=4"],  # pretrained: the seed is per sample
+        base + ["seed=5"],  # a random network: the seed draws its weights too
     ]
     groups = plan([(number, compose(overrides)) for number, overrides in enumerate(jobs)])
-    assert [[job.number for job in group] for group in groups] == [[0, 1, 2], [3, 6], [4], [5]]
+    assert [[job.number for job in group] for group in groups] == [[0, 1, 2], [3, 6], [4, 7], [5], [8]]
     assert groups[3][0].group is None
 
 
@@ -124,14 +127,25 @@ def png_array(client, run_id: str, path: str) -> np.ndarray:
         return np.asarray(Image.open(io.BytesIO(handle.read())))
 
 
+def artifact_paths(client, run_id: str) -> dict[str, str]:
+    """Every artifact of a run, ``{path without MLflow's timestamp and uuid: path}`` (image series
+    files are named ``image_<sample>+step+<step>+timestamp+<ms>+<uuid>.png``)."""
+    found, folders = {}, [""]
+    while folders:
+        for entry in client.list_artifacts(run_id, folders.pop() or None):
+            if entry.is_dir:
+                folders.append(entry.path)
+            else:
+                found[re.sub(r"\+timestamp\+\d+\+[0-9a-f-]+", "", entry.path)] = entry.path
+    return found
+
+
 def run_record(client, run) -> dict:
     """What the UI shows of a run: name, status, params, tags (less ids and times), every metric's
-    history, and every artifact's path."""
-    ids = {"sweep_id", "mlflow.parentRunId", "mlflow.source.name", "mlflow.user", "overrides", "git_commit"}
-    artifacts, folders = [], [""]
-    while folders:
-        for entry in client.list_artifacts(run.info.run_id, folders.pop() or None):
-            (folders if entry.is_dir else artifacts).append(entry.path)
+    history, and every artifact's path (less MLflow's timestamps)."""
+    from netviz.mlflow_worker import HOST_TAG, PID_TAG
+
+    ids = {"sweep_id", "mlflow.parentRunId", "mlflow.source.name", "mlflow.user", "overrides", HOST_TAG, PID_TAG}
     return {
         "name": run.info.run_name,
         "status": run.info.status,
@@ -139,7 +153,7 @@ def run_record(client, run) -> dict:
         "tags": {k: v for k, v in run.data.tags.items() if k not in ids and not k.startswith("mlflow.log")},
         "metrics": {key: [(m.step, m.value) for m in client.get_metric_history(run.info.run_id, key)]
                     for key in run.data.metrics},
-        "artifacts": sorted(artifacts),
+        "artifacts": sorted(artifact_paths(client, run.info.run_id)),
     }
 
 
@@ -160,12 +174,15 @@ def test_a_batched_sweep_leaves_the_runs_of_the_basic_sweep(tmp_path):
         children = sorted((r for r in runs if r.data.tags.get("netviz.sweep") != "parent"), key=lambda r: int(r.data.tags["job_num"]))
         assert len(runs) == 5 and len(children) == 4  # the parent and one child per grid point
         records[launcher] = [(run_record(client, run), client, run.info.run_id) for run in children]
-    assert "batched 4 jobs" in done.stderr
+    assert "batched 4 jobs" in done.stdout + done.stderr
     for (basic, basic_client, basic_id), (batched, batched_client, batched_id) in zip(records["basic"], records["batched"]):
         assert batched == basic
-        for path in basic["artifacts"]:
-            if path.endswith(".png") and not path.endswith("figure.png"):
-                assert np.array_equal(png_array(batched_client, batched_id, path), png_array(basic_client, basic_id, path)), path
+        basic_paths, batched_paths = artifact_paths(basic_client, basic_id), artifact_paths(batched_client, batched_id)
+        pngs = [path for path in basic_paths if path.endswith(".png")]
+        assert len(pngs) >= 9  # panels, the image series (steps 0, 2, 3 of two samples), the figure
+        for path in pngs:
+            assert np.array_equal(png_array(batched_client, batched_id, batched_paths[path]),
+                                  png_array(basic_client, basic_id, basic_paths[path])), path
     # The grid's points differ from each other (the settings reached the loop).
     assert len({record["name"] for record, _, _ in records["batched"]}) == 4
     assert len({record["metrics"]["mean_final_score"][0] for record, _, _ in records["batched"]}) == 4

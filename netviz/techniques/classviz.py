@@ -6,7 +6,8 @@ Networks Through Deep Visualization", add the regularizers that make the result 
 random jitter of the input, and a Gaussian blur every few steps. The update is the course's
 (CS231n / RDFIA): each step
 
-1. rolls the image by a random ``(dx, dy)`` in ``0..max_jitter`` pixels, wrapping around;
+1. rolls each image by its own random ``(dx, dy)`` in ``0..max_jitter`` pixels, wrapping around
+   (each sample has its own seeded generator, :func:`sample_seed`, for its start and its offsets);
 2. takes the gradient ``g`` of ``score(target) - l2 * R(x) - tv * TV(x)`` at the rolled image;
 3. steps ``x <- x + lr * g / ||g||`` (one norm per sample) and rolls back;
 4. clamps every channel to the range of valid pixels in the model's normalized space;
