@@ -174,6 +174,9 @@ def test_a_batched_sweep_leaves_the_runs_of_the_basic_sweep(tmp_path):
         children = sorted((r for r in runs if r.data.tags.get("netviz.sweep") != "parent"), key=lambda r: int(r.data.tags["job_num"]))
         assert len(runs) == 5 and len(children) == 4  # the parent and one child per grid point
         records[launcher] = [(run_record(client, run), client, run.info.run_id) for run in children]
+        # One loop of 8 samples for the batched grid, four loops of 2 for the basic launcher's.
+        loops = re.findall(r"classviz: 3 steps.*\((\d) samples\)", done.stdout + done.stderr)
+        assert loops == (["8"] if launcher == "batched" else ["2"] * 4), loops
     assert "batched 4 jobs" in done.stdout + done.stderr
     for (basic, basic_client, basic_id), (batched, batched_client, batched_id) in zip(records["basic"], records["batched"]):
         assert batched == basic
