@@ -45,6 +45,7 @@ def test_saliency_concentrates_on_the_object():
         (["lr=fast"], "lr=fast is not a number"),
         (["-m", "seed=1,2", "iteration=5"], "unknown option 'iteration'"),
         (["tracking.uri=sqlite:////no/such/folder/mlflow.db"], "does not exist"),
+        (["technique=featureviz", "featureviz.objective=channel(features.3:1)"], "needs Hydra's quotes"),
     ],
 )
 def test_bad_command_lines_fail_fast_with_one_line(args, fragment):
@@ -94,3 +95,19 @@ def test_list_models():
     done = run_cli("--list-models")
     names = done.stdout.split()
     assert done.returncode == 0 and {"squeezenet1_1", "vgg16", "efficientnet_lite0"} <= set(names)
+
+
+def test_list_layers_names_each_layer_with_its_output_shape():
+    done = run_cli("--list-layers", "model=squeezenet1_1")
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("squeezenet1_1:")
+    import torch
+    import torchvision
+
+    net, seen = torchvision.models.squeezenet1_1(weights=None), {}  # the oracle: torchvision's own network, hooked
+    for name in ("features.3", "features.12"):
+        net.get_submodule(name).register_forward_hook(lambda _m, _i, out, name=name: seen.setdefault(name, tuple(out.shape[1:])))
+    net(torch.zeros(1, 3, 224, 224))
+    for name, shape in seen.items():
+        assert any(line.split()[0] == name and line.endswith(str(shape)) for line in lines), (name, shape)

@@ -103,7 +103,7 @@ def list_layers(model_name: str) -> str:
     ``python run.py --list-layers model=NAME`` prints them (the names objectives take)."""
     from netviz.models import load_model
 
-    classifier = load_model(model_name)
+    classifier = load_model(model_name, weights=None)  # the layers and shapes do not depend on the weights
     modules = dict(classifier.net.named_modules())
     shapes = layer_shapes(classifier)
     width = max(len(name) for name in shapes)
