@@ -106,8 +106,15 @@ def test_list_layers_names_each_layer_with_its_output_shape():
     import torchvision
 
     net, seen = torchvision.models.squeezenet1_1(weights=None), {}  # the oracle: torchvision's own network, hooked
+
+    def record(name):
+        def hook(_module, _inputs, output):
+            seen[name] = tuple(output.shape[1:])
+
+        return hook
+
     for name in ("features.3", "features.12"):
-        net.get_submodule(name).register_forward_hook(lambda _m, _i, out, name=name: seen.setdefault(name, tuple(out.shape[1:])))
+        net.get_submodule(name).register_forward_hook(record(name))
     net(torch.zeros(1, 3, 224, 224))
     for name, shape in seen.items():
         assert any(line.split()[0] == name and line.endswith(str(shape)) for line in lines), (name, shape)
