@@ -323,6 +323,9 @@ class Loops:
 
     @property
     def device(self) -> torch.device:
+        """Where the loops run: the Trainer's device (``accelerator="cpu"``: the CPU, without making one)."""
+        if self._trainer is None and self.accelerator == "cpu":
+            return torch.device("cpu")
         return self.trainer.strategy.root_device
 
     def run(self, module: InputOptimizer) -> InputOptimizer:

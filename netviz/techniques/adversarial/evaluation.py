@@ -2,7 +2,8 @@
 
 Everything here takes ``(original pixels, adversarial pixels, classes, models)`` and runs one batched
 pass per model: the clean images (unless their logits are given), the adversarial images as valid
-images (clamped to [0, 1]), and their 8-bit PNG round trip. Nothing is computed twice.
+images (clamped to [0, 1]), and their 8-bit PNG round trip, fed in batches sized for the device
+(:func:`check_batch`). Nothing is computed twice.
 """
 
 from __future__ import annotations
