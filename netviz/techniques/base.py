@@ -51,6 +51,26 @@ for _message in (
     warnings.filterwarnings("ignore", message=_message)
 
 
+# On a CPU, a forward/backward pass over many large images is faster in chunks that stay in the caches:
+# efficientnet_lite0 on 1 thread, 8 images of 224 px, forward and backward: 528 ms in one batch of 8,
+# 309 ms in two of 4, bit for bit the same values (eval mode: every sample is computed on its own).
+CPU_CHUNK_PIXELS = 4 * 224 * 224
+
+
+def class_scores(classifier: Classifier, model_input: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``classifier.class_scores`` of images ``(M, 3, H, W)``: on a CPU in chunks of :data:`CPU_CHUNK_PIXELS`
+    (autograd then runs the backward pass chunk by chunk too), elsewhere in one batch."""
+    rows = len(model_input)
+    if model_input.device.type == "cpu" and model_input.dim() == 4:
+        rows = max(1, CPU_CHUNK_PIXELS // (model_input.shape[-1] * model_input.shape[-2]))
+    if rows >= len(model_input):
+        return classifier.class_scores(model_input)
+    parts = [classifier.class_scores(model_input[part]) for part in chunks(len(model_input), rows)]
+    logits = torch.cat([logits for logits, _ in parts])
+    scores = logits if all(scores is logits for logits, scores in parts) else torch.cat([scores for _, scores in parts])
+    return logits, scores
+
+
 class InputOptimizer(L.LightningModule):
     """Optimize a batch of inputs against a frozen classifier, one (image, target) pair per sample.
 
@@ -176,7 +196,7 @@ class InputOptimizer(L.LightningModule):
 
     def forward(self, x: torch.Tensor, step: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
         """``(logits, scores)`` of inputs ``x``: the model's logits and the scores objectives use."""
-        return self.classifier.class_scores(self.model_input(x, step))
+        return class_scores(self.classifier, self.model_input(x, step))
 
     # ----- the loop ----------------------------------------------------------------------------------
 
@@ -199,7 +219,7 @@ class InputOptimizer(L.LightningModule):
                 if self._repeated_targets is None or self._repeated_targets.device != self.targets.device:
                     self._repeated_targets = self.targets.repeat(copies)
                 targets = self._repeated_targets
-        logits, scores = self.classifier.class_scores(model_input)
+        logits, scores = class_scores(self.classifier, model_input)
         return Evaluation(model_input, logits, scores, targets, copies)
 
     def train_dataloader(self) -> range:
