@@ -95,7 +95,7 @@ def resolved_config(cfg: DictConfig) -> dict:
     return OmegaConf.to_container(cfg, resolve=True)
 
 
-def job_params(cfg: DictConfig) -> dict[str, str]:
+def job_params(cfg: DictConfig, overrides: Sequence[str] = ()) -> dict[str, str]:
     """The run's params: the model and data choices, and the hyperparameters the technique uses.
 
     Bookkeeping (tracking, debug, progress, the figure path) and the other techniques' sections are
@@ -118,14 +118,10 @@ def job_params(cfg: DictConfig) -> dict[str, str]:
         if trainer.get(key) is not None:
             keep[f"trainer.{key}"] = trainer[key]
     flat = flatten(keep)
-    # An unset top-level or data option is not a param; inside the technique's section null is a
-    # setting like any other (classviz.blur_every=null: never blur), and a sweep over it needs it.
-    section_prefix = f"{resolved['technique']}."
-    return {
-        key: value
-        for key, value in flat.items()
-        if key.startswith(section_prefix) or value not in ("None", "{}", "[]")
-    }
+    # An unset option (null: "not used", "the method's default") is not a param, unless the job set
+    # it: classviz.blur_every=null means "never blur", and a sweep over it needs the value.
+    chosen = {o.split("=", 1)[0].lstrip("+~") for o in overrides if "=" in o}
+    return {key: value for key, value in flat.items() if key in chosen or value not in ("None", "{}", "[]")}
 
 
 def config_hash(cfg: DictConfig) -> str:
@@ -240,7 +236,7 @@ def run_job(cfg: DictConfig, overrides: Sequence[str] | None = None):
                     experiment=cfg.tracking.experiment or cfg.technique,
                     run_name=cfg.tracking.run_name or run_name(cfg, overrides),
                     tags=tags,
-                    params=job_params(cfg),
+                    params=job_params(cfg, overrides),
                     parent_run_id=(sweep or {}).get("parent_run_id"),
                     share_worker=sweep is not None,
                     skip_if_finished=tags["config_hash"] if cfg.get("resume") else None,
