@@ -9,7 +9,6 @@ from omegaconf import OmegaConf
 
 from netviz.data import ImageSet
 from netviz.errors import NetvizError, check_int
-from netviz.evaluation import check_metrics, evaluate, evaluation_options
 from netviz.models import Classifier
 from netviz.results import Result
 from netviz.techniques.saliency.api import attribute, saliency_maps
@@ -48,6 +47,8 @@ def saliency_options(section) -> tuple[str, int, dict]:
 
 def evaluation_settings(section):
     """``(metric names, EvaluationOptions)`` of ``saliency.evaluate`` and ``saliency.evaluation``, checked."""
+    from netviz.evaluation import check_metrics, evaluation_options  # it imports the attribution methods
+
     section = OmegaConf.to_container(section, resolve=True) if section is not None else {}
     return check_metrics(section.get("evaluate")), evaluation_options(section.get("evaluation"))
 
@@ -79,6 +80,8 @@ def run_from_config(classifier: Classifier, images: ImageSet, cfg, trainer: dict
         result = attribute(classifier, images, method, targets, **common)
         targets, maps, attributions = result.targets, result.maps, result.attributions
     if metrics:  # the evaluation scores the maps of the predicted class (or of target=)
+        from netviz.evaluation import evaluate
+
         result.evaluation = evaluate(
             classifier, images.pixels, targets, make_method(method, **options), metrics, evaluation,
             attributions=attributions, maps=maps, masks=images.masks, batch_size=batch_size, seed=cfg.seed, trainer=devices,

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import numpy as np
 import torch
 
-from netviz.evaluation.result import EvaluationResult
 from netviz.figures import colormap, grid_figure, side_by_side, to_uint8
 from netviz.results import Result, file_name, per_sample
+
+if TYPE_CHECKING:  # netviz.evaluation runs attribution methods: imported by name only
+    from netviz.evaluation.result import EvaluationResult
 
 
 def _class_name(categories: list[str], index: int) -> str:
@@ -21,7 +23,7 @@ class Evaluated:
     """What a saliency result adds when ``saliency.evaluate`` scored its maps (``evaluation``): the
     evaluation's metrics, each image's values in its row, and its pictures among the panels."""
 
-    evaluation: Optional[EvaluationResult]
+    evaluation: Optional["EvaluationResult"]
 
     def evaluation_metrics(self) -> dict[str, float]:
         return {} if self.evaluation is None else self.evaluation.metrics(self.sample_names)
@@ -58,7 +60,7 @@ class AttributionResult(Evaluated, Result):
     method: str
     settings: str
     categories: list[str]
-    evaluation: Optional[EvaluationResult] = None
+    evaluation: Optional["EvaluationResult"] = None
 
     def metrics(self) -> dict[str, float]:
         return {
@@ -125,7 +127,7 @@ class SaliencyResult(Evaluated, Result):
     categories: list[str]
     method: str = "gradient"
     settings: str = "gradient"
-    evaluation: Optional[EvaluationResult] = None
+    evaluation: Optional["EvaluationResult"] = None
 
     def _name(self, index: int) -> str:
         return _class_name(self.categories, index)
