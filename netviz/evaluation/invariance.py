@@ -15,31 +15,24 @@ Gradients with the baseline shifted along with the input (black + ``m`` for mode
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import torch
-from torch import nn
-
 from netviz.models import Classifier
 from netviz.techniques.saliency.integrated_gradients import IntegratedGradients
 
 
-class InputShift(nn.Module):
-    """``z -> z - offset`` on the model's normalized input (``offset``: ``(1, 3, 1, 1)``)."""
-
-    def __init__(self, offset: torch.Tensor) -> None:
-        super().__init__()
-        self.register_buffer("offset", offset.detach().clone())
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x - self.offset
-
-
 def shifted_model(classifier: Classifier, shift: float) -> Classifier:
-    """Model 2: ``classifier`` after ``x -> x - shift / 255`` on its pixels (the same normalization)."""
-    offset = (shift / 255.0) / classifier.std.cpu()
+    """Model 2: ``classifier`` after ``x -> x - shift / 255`` on its pixels (the same normalization).
+
+    The shift is a forward pre-hook on a copy of the network, so its layers keep their names
+    (``saliency.layer`` names the same layer in both models)."""
+    net = copy.deepcopy(classifier.net)
+    offset = ((shift / 255.0) / classifier.std).detach().clone()
+    net.register_forward_pre_hook(lambda _module, inputs: (inputs[0] - offset.to(inputs[0]), *inputs[1:]))
     twin = Classifier(
-        nn.Sequential(InputShift(offset), classifier.net),
+        net,
         name=f"{classifier.name} shifted by {shift:g}",
         categories=classifier.categories,
         mean=classifier.mean.flatten().tolist(),
