@@ -105,6 +105,6 @@ def test_an_evaluated_job_is_tracked(tracking_uri, tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     client, (run,) = runs_of(tracking_uri, "saliency")
     assert {"deletion_auc", "pointing_game", "mass_ratio", "deletion_auc/a", "mass_ratio/b"} <= set(run.data.metrics)
-    assert len(client.get_metric_history(run.info.run_id, "deletion_curve")) == 5
+    assert len(client.get_metric_history(run.info.run_id, "deletion_curve/a")) == 5
     rows = json.loads(open(client.download_artifacts(run.info.run_id, "results.json")).read())
     assert rows[0]["pointing_game"] in (0.0, 1.0)
