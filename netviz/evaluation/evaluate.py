@@ -91,11 +91,12 @@ def evaluate(
     if "fragility" in metrics:
         outcome = fragility(
             classifier, pixels, maps, lambda images: attribution(classifier, images).maps,
-            eps=options.eps, attack_steps=options.attack_steps, top_k=options.top_k, trainer=trainer,
+            eps=options.eps, attack_steps=options.attack_steps, top_k=options.top_k, seed=seed, trainer=trainer,
         )
         for budget in options.eps:
             key = f"eps{budget:g}"
             result.values[f"fragility_topk_{key}"] = outcome.top_k[budget]
+            result.values[f"fragility_topk_random_{key}"] = outcome.top_k_random[budget]
             result.values[f"fragility_spearman_{key}"] = outcome.spearman[budget]
             result.values[f"fragility_centre_shift_{key}"] = outcome.centre_shift[budget]
         result.pictures.update(figures.fragility_strips(pixels, maps, outcome))

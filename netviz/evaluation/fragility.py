@@ -15,7 +15,9 @@ most ``BACKTRACK`` times, else dropped), so every returned image keeps its class
 
 The configured method's maps of the clean and the attacked images are then compared: the share of
 the top-k region kept (top-k intersection), the Spearman rank correlation, and the shift of the map's
-centre of mass, in pixels.
+centre of mass, in pixels. The same top-k intersection under random signed noise of the same budget
+(seeded, class kept the same way) says how much of the change the attack itself makes (Ghorbani et
+al.'s random-perturbation control).
 """
 
 from __future__ import annotations
@@ -160,12 +162,14 @@ class FragilityOutcome:
 
     Attributes:
         top_k: share of the clean map's top-k region still in the attacked map's top-k.
+        top_k_random: the same under random signed noise of ``eps`` (the control).
         spearman: rank correlation of the clean and the attacked maps.
         centre_shift: distance between their centres of mass, in pixels.
         attacked: ``{eps: (N, 3, S, S)}``; attacked_maps: ``{eps: (N, S, S)}``; predicted: ``(N,)``.
     """
 
     top_k: dict[float, torch.Tensor]
+    top_k_random: dict[float, torch.Tensor]
     spearman: dict[float, torch.Tensor]
     centre_shift: dict[float, torch.Tensor]
     attacked: dict[float, torch.Tensor]
@@ -182,6 +186,7 @@ def fragility(
     eps: list[float] = (1, 2, 4, 8),
     attack_steps: int = 10,
     top_k: float = 0.02,
+    seed: int = 0,
     trainer: dict | None = None,
 ) -> FragilityOutcome:
     """Attack each image's gradient map at every ``eps``, then compare ``explain``'s maps (the configured
@@ -190,12 +195,19 @@ def fragility(
         gradient_maps = gradient_map(classifier, pixels)
     region = top_k_region(gradient_maps, top_k)
     clean_region = top_k_region(maps, top_k)
-    outcome = FragilityOutcome({}, {}, {}, {}, {}, torch.empty(0))
+    outcome = FragilityOutcome({}, {}, {}, {}, {}, {}, torch.empty(0))
+
+    def kept(after: torch.Tensor) -> torch.Tensor:
+        return ((top_k_region(after, top_k) & clean_region).flatten(1).sum(dim=1) / clean_region.flatten(1).sum(dim=1)).double()
+
+    generator = torch.Generator().manual_seed(seed)
     for budget in eps:
         attacked, outcome.predicted = attack_map(classifier, pixels, region, float(budget), attack_steps=attack_steps, trainer=trainer)
         after = explain(attacked)
-        kept = (top_k_region(after, top_k) & clean_region).flatten(1).sum(dim=1) / clean_region.flatten(1).sum(dim=1)
-        outcome.top_k[budget] = kept.double()
+        outcome.top_k[budget] = kept(after)
+        signs = torch.randint(0, 2, pixels.shape, generator=generator).to(pixels) * 2 - 1
+        noisy = keep_prediction(classifier, pixels, (pixels + budget / 255.0 * signs).clamp(0, 1), outcome.predicted)
+        outcome.top_k_random[budget] = kept(explain(noisy))
         outcome.spearman[budget] = spearman(maps, after)
         outcome.centre_shift[budget] = (centre_of_mass(after) - centre_of_mass(maps)).norm(dim=1)
         outcome.attacked[budget], outcome.attacked_maps[budget] = attacked, after
