@@ -11,6 +11,7 @@ from netviz.evaluation.options import EvaluationOptions, check_metrics
 from netviz.evaluation.result import EvaluationResult
 from netviz.models import Classifier
 from netviz.techniques.saliency.integrated_gradients import IntegratedGradients
+from netviz.techniques.saliency.loop import default_batch_size
 from netviz.techniques.saliency.method import AttributionMethod
 
 
@@ -58,7 +59,8 @@ def evaluate(
         done = attribution(classifier, pixels)
         attributions, maps = done.attributions, done.maps
     result = EvaluationResult()
-    chunk = batch_size or 16
+    # Deletion's chunks: saliency.batch_size, or the attribution pass's default (8 images of 224 px on a CPU).
+    chunk = batch_size or default_batch_size(trainer.get("accelerator", "auto"), pixels.shape[-1])
     for mode in ("deletion", "insertion"):
         if mode in metrics:
             curves = deletion_insertion.probability_curves(
