@@ -41,6 +41,8 @@ def check_command_line(argv: Sequence[str]) -> None:
 
         print("\n".join(available_models()))
         sys.exit(0)
+    if "--list-layers" in argv:
+        list_layers_and_exit(argv)
     stray = [a for a in argv if not a.startswith("-") and "=" not in a and not _is_flag_value(argv, a)]
     if stray:
         before = argv[argv.index(stray[0]) - 1] if argv.index(stray[0]) > 0 else ""
@@ -54,6 +56,19 @@ def check_command_line(argv: Sequence[str]) -> None:
         compose_every_value(argv)
     except NetvizError as error:
         fail(str(error))
+
+
+def list_layers_and_exit(argv: Sequence[str]) -> None:
+    """``--list-layers model=NAME``: the model's layers with their output shapes (for featureviz objectives)."""
+    models = [a.split("=", 1)[1] for a in argv if a.startswith("model=")]
+    name = models[-1] if models else "squeezenet1_1"
+    try:
+        from netviz.techniques.featureviz import list_layers
+
+        print(list_layers(name))
+    except NetvizError as error:
+        fail(str(error))
+    sys.exit(0)
 
 
 def _is_flag_value(argv: Sequence[str], arg: str) -> bool:

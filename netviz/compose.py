@@ -48,7 +48,8 @@ TECHNIQUE_TITLES = {
 }
 # The settings a caption names for each technique (those the sweep did not vary), in this order.
 DESCRIBED_PARAMS = {
-    "classviz": ("classviz.iterations", "classviz.lr", "classviz.l2", "classviz.blur_every"),
+    # The section's key where a technique logs it, else the top-level alias (older runs).
+    "classviz": ("classviz.iterations", "iterations", "classviz.lr", "lr", "classviz.l2", "l2", "classviz.blur_every"),
     "adversarial": ("adversarial.method", "iterations", "lr", "adversarial.eps"),
     "saliency": (),
 }

@@ -75,6 +75,12 @@ def explain_composition_error(error: Exception, overrides: Sequence[str] = ()) -
             f"unknown option {key!r}{did_you_mean(key, known)}; `python run.py --cfg job` shows every option "
             f"(prefix with + to add a new key: +{key}=...)"
         )
+    function = re.search(r"Unknown function '(\w+)'", text + " " + " ".join(cause))
+    if function:
+        return NetvizError(
+            f"Hydra reads {function.group(1)}(...) as a function call; quote the value: "
+            f"'featureviz.objective=\"{function.group(1)}(...)\"'"
+        )
     merging = re.match(r"Error merging override (.+)", text)
     if merging and cause:
         return NetvizError(f"{merging.group(1)}: {cause[0]}")
@@ -99,7 +105,10 @@ def check_overrides(argv: Sequence[str]) -> list[str]:
     try:
         parsed = OverridesParser.create().parse_overrides(overrides)
     except HydraException as error:
-        raise NetvizError(f"cannot parse the command line: {str(error).splitlines()[0]}") from None
+        hint = ""
+        if any("(" in o for o in overrides):
+            hint = """; a value with parentheses needs Hydra's quotes: 'featureviz.objective="channel(layer:3)"'"""
+        raise NetvizError(f"cannot parse the command line: {str(error).splitlines()[0]}{hint}") from None
     extra_models: list[str] = []
     # Groups may have options in folders added with hydra.searchpath: composition judges those.
     searched = any(o.key_or_group.lstrip("+~") == "hydra.searchpath" for o in parsed)

@@ -103,6 +103,13 @@ class ClassVizConfig:
         show_every: keep a snapshot of the image every this many updates (MLflow's step slider).
         tv: the weight of the total-variation regularizer (0: off).
         tv_beta: the exponent of the total variation (2: squared differences).
+        param: what is optimized: ``pixel`` (the course's) or ``fourier`` (Olah et al. 2017's 1/f-scaled spectrum).
+        color: ``rgb`` (the course's) or ``decorrelated`` (Lucid's ImageNet colour decorrelation).
+        valid: how values become valid pixels: ``clamp`` (the course's) or ``sigmoid`` (Lucid's).
+        decay: the Fourier scaling's exponent, ``1 / max(f, 1 / size) ^ decay``.
+        transforms: ``course`` (the roll jitter of ``max_jitter``) or ``lucid`` (pad, jitter, scale, rotation).
+        optimizer: ``ascent`` (the course's normalized ascent, step ``lr``) or a ``torch.optim`` optimizer's
+            name (``adam``: ``lr`` is its learning rate; Lucid's is 0.05).
     """
 
     init: str = "noise"
@@ -116,6 +123,44 @@ class ClassVizConfig:
     show_every: int = 25
     tv: float = 0.0
     tv_beta: float = 2.0
+    param: str = "pixel"
+    color: str = "rgb"
+    valid: str = "clamp"
+    decay: float = 1.0
+    transforms: str = "course"
+    optimizer: str = "ascent"
+
+
+@dataclass
+class FeatureVizConfig:
+    """``featureviz.*``: the section of ``conf/technique/featureviz.yaml`` (Olah et al. 2017's feature
+    visualization), typed like :class:`ClassVizConfig`.
+
+    Attributes:
+        objective: what to maximize: a text (``channel(features.7:12) - 1e-2 * diversity(features.7)``),
+            a list of texts (one image each: a grid of channels), or a list of terms
+            (``[{kind: channel, layer: features.7, channel: 12, weight: 1}]``); ``None``: channel 0 of
+            the model's last ``Conv2d``.
+        samples: images per objective (a batch; a diversity term pushes them apart).
+        iterations: the number of updates (the top-level ``iterations``, when set).
+        lr: the optimizer's learning rate (the top-level ``lr``, when set).
+        param, color, valid, decay, transforms, optimizer: as :class:`ClassVizConfig`'s, Lucid's by default.
+        max_jitter: the roll of ``transforms=course``, in pixels.
+        show_every: keep a snapshot of the images every this many updates.
+    """
+
+    objective: Any = None
+    samples: int = 1
+    iterations: int = 256
+    lr: float = 0.05
+    param: str = "fourier"
+    color: str = "decorrelated"
+    valid: str = "sigmoid"
+    decay: float = 1.0
+    transforms: str = "lucid"
+    optimizer: str = "adam"
+    max_jitter: int = 16
+    show_every: int = 32
 
 
 # Top-level keys whose command-line values are checked before Hydra runs, with their types.

@@ -263,3 +263,29 @@ def save_figure(figure, path: str | Path, dpi: int = FIGURE_DPI) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=dpi)
     return path
+
+
+FIGURE_SUFFIXES = (".png", ".pdf", ".svg", ".jpg", ".jpeg")
+
+
+def check_figure_path(path: str | Path, option: str = "figure=") -> Path:
+    """``path`` as a figure file that can be written, checked before any work: not a folder, an image
+    suffix, and a folder where a file can be created (tried, and removed). ``option`` names the
+    setting in the one-line error (``figure=``, ``--figure ``)."""
+    import os
+
+    from netviz.errors import NetvizError
+
+    target = Path(str(path)).expanduser()
+    if target.is_dir():
+        raise NetvizError(f"{option}{path} is a folder; give a file name such as {target / 'figure.png'}")
+    if target.suffix.lower() not in FIGURE_SUFFIXES:
+        raise NetvizError(f"{option}{path} has no image suffix; give a file ending in {', '.join(FIGURE_SUFFIXES)}")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        probe = target.parent / f".netviz-probe-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise NetvizError(f"{option}{path} cannot be written ({exc.strerror or exc}); choose a writable folder") from None
+    return target

@@ -26,7 +26,6 @@ log = logging.getLogger("netviz")
 # Config keys that say where and how a job is recorded or shown, not what it computes.
 BOOKKEEPING = ("tracking", "hydra", "debug", "figure", "trainer.progress")
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")
-FIGURE_SUFFIXES = (".png", ".pdf", ".svg", ".jpg", ".jpeg")
 # Overrides that never name a run: where things are, and how the job is recorded.
 UNNAMED_KEYS = ("data.path", "data.labels", "data.masks", "tracking", "hydra", "trainer", "figure", "debug", "experiment")
 
@@ -81,26 +80,12 @@ def check_before_work(cfg: DictConfig) -> None:
         if not torch.cuda.is_available():
             raise NetvizError(f"trainer.accelerator={accelerator}: this machine has no usable GPU; use trainer.accelerator=cpu or auto")
     if cfg.get("figure"):
+        from netviz.figures import check_figure_path
+
         check_figure_path(cfg.figure)
     experiment = cfg.tracking.get("experiment")
     if experiment is not None and (not str(experiment).strip(". ") or "/" in str(experiment)):
         raise NetvizError(f"tracking.experiment={experiment!r} is not an experiment name; use letters, digits, spaces, - or _")
-
-
-def check_figure_path(path: str) -> None:
-    """``figure=`` must be a writable image file path: checked by creating (and removing) a file beside it."""
-    target = Path(str(path)).expanduser()
-    if target.is_dir():
-        raise NetvizError(f"figure={path} is a folder; give a file name such as figure={target / 'figure.png'}")
-    if target.suffix.lower() not in FIGURE_SUFFIXES:
-        raise NetvizError(f"figure={path} has no image suffix; end it with one of {', '.join(FIGURE_SUFFIXES)}")
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        probe = target.parent / f".netviz-probe-{os.getpid()}"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as exc:
-        raise NetvizError(f"figure={path} cannot be written ({exc.strerror or exc}); choose a writable folder") from None
 
 
 # ----- what a run is called and what it records ---------------------------------------------------
@@ -133,7 +118,14 @@ def job_params(cfg: DictConfig) -> dict[str, str]:
         if trainer.get(key) is not None:
             keep[f"trainer.{key}"] = trainer[key]
     flat = flatten(keep)
-    return {key: value for key, value in flat.items() if value not in ("None", "{}", "[]")}
+    # An unset top-level or data option is not a param; inside the technique's section null is a
+    # setting like any other (classviz.blur_every=null: never blur), and a sweep over it needs it.
+    section_prefix = f"{resolved['technique']}."
+    return {
+        key: value
+        for key, value in flat.items()
+        if key.startswith(section_prefix) or value not in ("None", "{}", "[]")
+    }
 
 
 def config_hash(cfg: DictConfig) -> str:

@@ -405,9 +405,12 @@ class Tracker:
                 with contextlib.suppress(OSError):
                     self._worker.stdin.close()
             self._worker = None
-            if self._staging is not None:
-                self._staging.cleanup()
-                self._staging = None
+            self._remove_staging()
+
+    def _remove_staging(self) -> None:
+        if self._staging is not None:
+            self._staging.cleanup()
+            self._staging = None
 
     def abandon(self) -> None:
         """Stop without a word to the worker (the process is going down): the worker marks the run
@@ -417,9 +420,7 @@ class Tracker:
             with contextlib.suppress(OSError):
                 self._worker.stdin.close()
             self._worker = None
-        if self._staging is not None:
-            self._staging.cleanup()
-            self._staging = None
+        self._remove_staging()
 
     def __enter__(self) -> "Tracker":
         return self.start()

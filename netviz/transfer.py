@@ -35,9 +35,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from netviz.errors import NetvizError
+from netviz.figures import check_figure_path
 
 METHOD_ORDER = ("naive", "fgsm", "pgd", "eot")
-FIGURE_SUFFIXES = (".png", ".pdf", ".svg")
 _RATE_METRIC = re.compile(r"^transfer/(?P<model>[^/]+)/(?P<kind>targeted|untargeted)_rate$")
 
 
@@ -270,24 +270,6 @@ def transfer_table(tracking_uri: str, experiment: str = "adversarial", rejudge: 
     return TransferTable(sorted(cells, key=Source.sort_key), sorted(models), dict(cells), dict(run_counts))
 
 
-def check_figure_path(path: str | None) -> Path | None:
-    """The ``--figure`` path, checked before any work: an image suffix, a writable folder."""
-    if path is None:
-        return None
-    figure = Path(path).expanduser()
-    if figure.is_dir():
-        raise NetvizError(f"--figure {path} is a folder; give a file name such as {figure / 'transfer.png'}")
-    if figure.suffix.lower() not in FIGURE_SUFFIXES:
-        raise NetvizError(f"--figure {path}: give a file ending in {', '.join(FIGURE_SUFFIXES)}")
-    try:
-        figure.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise NetvizError(f"--figure {path}: cannot create its folder ({error.strerror})") from None
-    if not os.access(figure.parent, os.W_OK):
-        raise NetvizError(f"--figure {path}: the folder {figure.parent} is not writable")
-    return figure
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Print the transfer table of a tracking store; bad input ends in one line and exit status 2."""
     from netviz.tracking import default_tracking_uri
@@ -299,7 +281,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rejudge", default=None, help="comma-separated models that judge the stored images again, each at its own size")
     args = parser.parse_args(argv)
     try:
-        figure = check_figure_path(args.figure)
+        figure = None if args.figure is None else check_figure_path(args.figure, "--figure ")
         judges = None
         if args.rejudge:
             from netviz.ensemble import load_models

@@ -45,17 +45,27 @@ def test_saliency_concentrates_on_the_object():
         (["lr=fast"], "lr=fast is not a number"),
         (["-m", "seed=1,2", "iteration=5"], "unknown option 'iteration'"),
         (["tracking.uri=sqlite:////no/such/folder/mlflow.db"], "does not exist"),
+        (["technique=featureviz", "featureviz.objective=channel(features.3:1)"], "needs Hydra's quotes"),
     ],
 )
 def test_bad_command_lines_fail_fast_with_one_line(args, fragment):
     assert fragment in one_line_error(run_cli(*args))
 
 
-def test_bad_input_found_mid_job_marks_the_run_failed(tracking_uri, tmp_path):
+def test_bad_input_found_before_the_model_leaves_no_run(tracking_uri, tmp_path):
     done = run_cli("model=efficientnet_lite0", "data=npz", f"data.path={tmp_path / 'missing.npz'}", f"tracking.uri={tracking_uri}")
     assert "does not exist" in one_line_error(done)
     _, runs = runs_of(tracking_uri, "saliency")
+    assert runs == []  # a typo costs no model load and leaves no FAILED run behind
+
+
+def test_bad_input_found_mid_job_marks_the_run_failed_with_the_reason(tracking_uri):
+    # A class name can only be checked against the model's classes, after it loads.
+    done = run_cli("technique=classviz", "target=notaclass", "model=squeezenet1_1", "model.weights=null", f"tracking.uri={tracking_uri}")
+    assert "unknown class 'notaclass'" in one_line_error(done)
+    _, runs = runs_of(tracking_uri, "classviz")
     assert [r.info.status for r in runs] == ["FAILED"]
+    assert "notaclass" in runs[0].data.tags["netviz.failure"]
 
 
 def test_missing_pretrained_weights_say_which_file_to_put_where(tracking_uri, tmp_path):
@@ -85,3 +95,26 @@ def test_list_models():
     done = run_cli("--list-models")
     names = done.stdout.split()
     assert done.returncode == 0 and {"squeezenet1_1", "vgg16", "efficientnet_lite0"} <= set(names)
+
+
+def test_list_layers_names_each_layer_with_its_output_shape():
+    done = run_cli("--list-layers", "model=squeezenet1_1")
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("squeezenet1_1:")
+    import torch
+    import torchvision
+
+    net, seen = torchvision.models.squeezenet1_1(weights=None), {}  # the oracle: torchvision's own network, hooked
+
+    def record(name):
+        def hook(_module, _inputs, output):
+            seen[name] = tuple(output.shape[1:])
+
+        return hook
+
+    for name in ("features.3", "features.12"):
+        net.get_submodule(name).register_forward_hook(record(name))
+    net(torch.zeros(1, 3, 224, 224))
+    for name, shape in seen.items():
+        assert any(line.split()[0] == name and line.endswith(str(shape)) for line in lines), (name, shape)

@@ -9,6 +9,8 @@ steps projected onto an L-infinity or L2 ball (FGSM, Goodfellow et al. 2015; PGD
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import nn
 
@@ -30,15 +32,32 @@ class StepRule(nn.Module):
         raise NotImplementedError
 
 
-class NormalizedAscent(StepRule):
-    """``x <- x + lr * g / ||g||``, one norm per sample (Simonyan et al. 2014 as the course writes it)."""
+def per_sample(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """``(N,)`` values shaped ``(N, 1, 1, ...)`` to broadcast over ``like``'s samples, on its device and dtype."""
+    return values.to(like.device, like.dtype).view(-1, *([1] * (like.dim() - 1)))
 
-    def __init__(self, lr: float) -> None:
+
+def number_or_tensor(value: float | Sequence[float] | torch.Tensor, dtype=torch.float32) -> float | torch.Tensor:
+    """A scalar setting as a Python float (the scalar arithmetic stays bit-identical to before), or
+    per-sample settings (a batched grid: one value per sample) as a ``(N,)`` tensor of ``dtype``."""
+    if isinstance(value, (int, float)):
+        return float(value)
+    return torch.as_tensor(value, dtype=dtype).detach().clone().flatten()
+
+
+class NormalizedAscent(StepRule):
+    """``x <- x + lr * g / ||g||``, one norm per sample (Simonyan et al. 2014 as the course writes it).
+
+    ``lr``: one step length, or one per sample ``(N,)`` (a batched grid over learning rates).
+    """
+
+    def __init__(self, lr: float | Sequence[float] | torch.Tensor) -> None:
         super().__init__()
-        self.lr = float(lr)
+        self.lr = number_or_tensor(lr)
 
     def forward(self, params, grad, step):
-        return params + self.lr * unit_gradient(grad)
+        lr = self.lr if isinstance(self.lr, float) else per_sample(self.lr, params)
+        return params + lr * unit_gradient(grad)
 
 
 class ProjectedAscent(StepRule):
@@ -106,14 +125,18 @@ class PostStep(nn.Module):
 
 
 class Decay(PostStep):
-    """``x <- (1 - rate) * x``: Yosinski et al. (2015)'s L2 decay."""
+    """``x <- (1 - rate) * x``: Yosinski et al. (2015)'s L2 decay; ``rate`` one number or one per sample ``(N,)``."""
 
-    def __init__(self, rate: float) -> None:
+    def __init__(self, rate: float | Sequence[float] | torch.Tensor) -> None:
         super().__init__()
-        self.rate = float(rate)
+        self.rate = number_or_tensor(rate, torch.float64)
+        # 1 - rate in double precision, as the scalar path computes it, then rounded once to the image's dtype.
+        self._factor = None if isinstance(self.rate, float) else 1 - self.rate
 
     def forward(self, params, step):
-        return params * (1 - self.rate)
+        if self._factor is None:
+            return params * (1 - self.rate)
+        return params * per_sample(self._factor, params)
 
 
 class Clamp(PostStep):
@@ -131,17 +154,32 @@ class Clamp(PostStep):
 class BlurEvery(PostStep):
     """A Gaussian blur of std ``sigma`` pixels when ``step % every == 0`` (Yosinski et al. 2015).
 
+    ``every``: one period, or one per sample (a batched grid over ``blur_every``; 0 never blurs that
+    sample). The whole batch is blurred and the samples due keep it, so a sample's image is the one
+    it gets on its own.
+
     Attributes:
-        steps: the steps at which it blurred.
+        steps: the steps at which it blurred (any sample, with per-sample periods).
     """
 
-    def __init__(self, every: int, sigma: float) -> None:
+    def __init__(self, every: int | Sequence[int], sigma: float) -> None:
         super().__init__()
-        self.every, self.sigma = int(every), float(sigma)
+        self.every = int(every) if isinstance(every, int) else [int(e) for e in every]
+        self.sigma = float(sigma)
         self.steps: list[int] = []
 
+    def due(self, step: int) -> list[bool] | bool:
+        """Whether each sample (or, with one period, the batch) blurs at ``step``."""
+        if isinstance(self.every, int):
+            return step % self.every == 0
+        return [every > 0 and step % every == 0 for every in self.every]
+
     def forward(self, params, step):
-        if step % self.every:
+        due = self.due(step)
+        if not any(due if isinstance(due, list) else [due]):
             return params
         self.steps.append(step)
-        return gaussian_blur(params, self.sigma)
+        blurred = gaussian_blur(params, self.sigma)
+        if isinstance(due, bool) or all(due):
+            return blurred
+        return torch.where(per_sample(torch.tensor(due), params).bool(), blurred, params)

@@ -9,7 +9,7 @@ Every transform draws from its own seeded generator, so results do not depend on
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import torch
 from torch import nn
@@ -28,28 +28,39 @@ class InputTransform(nn.Module):
 
 
 class RollJitter(InputTransform):
-    """A wrap-around roll by a random ``(dx, dy)`` in ``0..max_jitter`` pixels, one draw per step.
+    """A wrap-around roll by a random ``(dx, dy)`` in ``0..max_jitter`` pixels, drawn every step.
 
     The course's jitter (CS231n / RDFIA): rolling the image, stepping and rolling back is the same as
-    stepping along the gradient taken through a rolled input. Offsets come from a CPU generator of
-    their own, so they are the same on any device.
+    stepping along the gradient taken through a rolled input. Offsets come from CPU generators of
+    their own, so they are the same on any device. ``seed`` is one seed (one offset per step for the
+    whole batch) or one seed per sample (each sample rolled by its own offsets: a sample's image then
+    does not depend on the batch it runs in, which a batched grid needs).
     """
 
-    def __init__(self, max_jitter: int, seed: int = 0) -> None:
+    def __init__(self, max_jitter: int, seed: int | Sequence[int] = 0) -> None:
         super().__init__()
         self.max_jitter = int(max_jitter)
-        self.generator = torch.Generator().manual_seed(int(seed))
-        self._drawn: tuple[int, int, int] = (-1, 0, 0)  # (step, dx, dy)
+        seeds = [seed] if isinstance(seed, int) else list(seed)
+        self.per_sample = not isinstance(seed, int)
+        self.generators = [torch.Generator().manual_seed(int(s)) for s in seeds]
+        self._drawn: tuple[int, list[tuple[int, int]]] = (-1, [])  # (step, [(dx, dy) per generator])
 
-    def offsets(self, step: int) -> tuple[int, int]:
-        """The ``(dx, dy)`` of ``step``, drawn once however often the step asks."""
+    def offsets(self, step: int) -> list[tuple[int, int]]:
+        """The ``(dx, dy)`` of ``step``, one per generator, drawn once however often the step asks."""
         if self._drawn[0] != step:
-            dx, dy = torch.randint(0, self.max_jitter + 1, (2,), generator=self.generator).tolist()
-            self._drawn = (step, dx, dy)
-        return self._drawn[1], self._drawn[2]
+            drawn = [tuple(torch.randint(0, self.max_jitter + 1, (2,), generator=g).tolist()) for g in self.generators]
+            self._drawn = (step, drawn)
+        return self._drawn[1]
 
     def forward(self, image, step):
-        return jitter(image, *self.offsets(step)) if self.max_jitter > 0 else image
+        if self.max_jitter == 0:
+            return image
+        offsets = self.offsets(step)
+        if not self.per_sample:
+            return jitter(image, *offsets[0])
+        if len(offsets) != len(image):
+            raise ValueError(f"RollJitter has {len(offsets)} per-sample seeds for a batch of {len(image)}")
+        return torch.cat([jitter(image[i : i + 1], dx, dy) for i, (dx, dy) in enumerate(offsets)])
 
 
 class RandomTransforms(InputTransform):

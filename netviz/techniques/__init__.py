@@ -23,7 +23,7 @@ from dataclasses import dataclass, fields, is_dataclass
 from importlib import import_module
 from typing import Any
 
-from netviz.config import ClassVizConfig
+from netviz.config import ClassVizConfig, FeatureVizConfig
 from netviz.errors import NetvizError, did_you_mean
 
 # Top-level keys that alias an option of the technique's own section.
@@ -108,6 +108,13 @@ register_technique(
     options="netviz.techniques.classviz:options_from_config",
     config=ClassVizConfig,
     aliases=("iterations", "lr", "l2"),
+)
+register_technique(
+    "featureviz",
+    "netviz.techniques.featureviz:run",
+    options="netviz.techniques.featureviz:options_from_config",
+    config=FeatureVizConfig,
+    aliases=("iterations", "lr"),
 )
 
 

@@ -6,7 +6,8 @@ Networks Through Deep Visualization", add the regularizers that make the result 
 random jitter of the input, and a Gaussian blur every few steps. The update is the course's
 (CS231n / RDFIA): each step
 
-1. rolls the image by a random ``(dx, dy)`` in ``0..max_jitter`` pixels, wrapping around;
+1. rolls each image by its own random ``(dx, dy)`` in ``0..max_jitter`` pixels, wrapping around
+   (each sample has its own seeded generator, :func:`sample_seed`, for its start and its offsets);
 2. takes the gradient ``g`` of ``score(target) - l2 * R(x) - tv * TV(x)`` at the rolled image;
 3. steps ``x <- x + lr * g / ||g||`` (one norm per sample) and rolls back;
 4. clamps every channel to the range of valid pixels in the model's normalized space;
@@ -30,10 +31,17 @@ The L2 regularizer ``R`` has three forms (``l2_form``):
 ``tv`` adds total variation, ``TV(x) = sum((dx^2 + dy^2) ^ (tv_beta / 2))`` over neighbouring pixel
 differences (Mahendran and Vedaldi 2016, "Visualizing Deep Convolutional Neural Networks Using
 Natural Pre-Images"), which favours piecewise-smooth images.
+
+Lucid's way (Olah et al. 2017, "Feature Visualization") is a choice of parts away: ``param=fourier``,
+``color=decorrelated``, ``valid=sigmoid``, ``transforms=lucid``, ``optimizer=adam`` (``lr`` its
+learning rate; ``experiment=lucid2017``), see :mod:`netviz.parts.choices`. The defaults stay the course's.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -41,7 +49,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from netviz import live
 from netviz.data import ImageSet
 from netviz.errors import NetvizError, check_int, check_number
 from netviz.figures import grid_figure, to_uint8
@@ -50,24 +57,25 @@ from netviz.models import Classifier
 from netviz.naming import file_name, pair_name
 from netviz.parts import (
     BlurEvery,
-    Clamp,
     ClassScore,
     Decay,
-    Evaluation,
     NormalizedAscent,
-    NormalizedInput,
-    Objective,
     RollJitter,
+    Evaluation,
+    Objective,
     SquaredL2,
     L2Norm,
     TotalVariation,
     total_variation,
 )
+from netviz.parts.choices import ASCENT, BlurImageEvery, check_choices, is_course_parameterization, parameterization_for, random_start
+from netviz.parts.image_parameterization import ImageParameterization
 from netviz.results import Result, per_sample, unique_names
-from netviz.techniques.base import InputOptimizer, chunks, default_batch_size, optimize
+from netviz.techniques.base import chunks, default_batch_size, optimize
+from netviz.techniques.featureviz import FeatureVisualization, visualization_parts
 
 __all__ = ["ClassVisualization", "ClassVizConfig", "ClassVizOptions", "ClassVizResult", "class_visualization",
-           "noise_start", "options_from_config", "total_variation"]
+           "class_visualization_grid", "noise_start", "options_from_config", "sample_seed", "total_variation"]
 
 L2_FORMS = ("squared", "norm", "decay")
 INITS = ("noise", "image")
@@ -101,19 +109,23 @@ class ClassVizOptions(ClassVizConfig):
         check_number("classviz.tv", self.tv)
         check_number("classviz.tv_beta", self.tv_beta, positive=True)
         check_int("trainer.log_every", self.log_every, minimum=1)
+        check_choices("classviz", self.param, self.color, self.valid, self.decay, self.transforms, self.optimizer)
 
     @property
     def blurs(self) -> bool:
         """Whether any blur runs (``blur_every`` is neither ``None`` nor 0)."""
         return bool(self.blur_every)
 
-    def penalty(self) -> Objective | None:
-        """What the regularizers subtract from the score (``None``: nothing)."""
+    def penalty(self, l2: float | torch.Tensor | None = None) -> Objective | None:
+        """What the regularizers subtract from the score (``None``: nothing); ``l2``: the weight, if not
+        ``self.l2`` (one per sample ``(N,)`` in a batched grid)."""
+        l2 = self.l2 if l2 is None else l2
+        uses_l2 = bool((l2 != 0).any()) if isinstance(l2, torch.Tensor) else bool(l2)
         terms = []
-        if self.l2 and self.l2_form == "squared":
-            terms.append(self.l2 * SquaredL2())
-        elif self.l2 and self.l2_form == "norm":
-            terms.append(self.l2 * L2Norm())
+        if uses_l2 and self.l2_form == "squared":
+            terms.append(l2 * SquaredL2())
+        elif uses_l2 and self.l2_form == "norm":
+            terms.append(l2 * L2Norm())
         if self.tv:
             terms.append(self.tv * TotalVariation(self.tv_beta))
         if not terms:
@@ -128,20 +140,33 @@ class ClassVizOptions(ClassVizConfig):
         parts = [f"{self.iterations} iterations", f"lr {self.lr:g}"]
         parts.append(f"L2 {self.l2:g} ({self.l2_form})" if self.l2 else "no L2")
         parts.append(f"blur {self.blur_sigma:g} px every {self.blur_every} steps" if self.blurs else "no blur")
-        parts.append(f"jitter {self.max_jitter} px" if self.max_jitter else "no jitter")
+        if self.transforms == "course":
+            parts.append(f"jitter {self.max_jitter} px" if self.max_jitter else "no jitter")
         if self.tv:
             parts.append(f"TV {self.tv:g} (beta {self.tv_beta:g})")
+        if not is_course_parameterization(self.param, self.color, self.valid):
+            parts.append(f"{self.param} {self.color} {self.valid}")
+        if self.transforms != "course":
+            parts.append(f"{self.transforms} transforms")
+        if self.optimizer != ASCENT:
+            parts[0:2] = [f"{self.iterations} iterations", f"{self.optimizer} lr {self.lr:g}"]
         return ", ".join(parts)
 
 
-class ClassVisualization(InputOptimizer):
-    """Gradient ascent on ``score(target) - penalty`` with jitter, clamping and blur (see the module).
+class ClassVisualization(FeatureVisualization):
+    """Gradient ascent on ``score(target) - penalty`` with jitter, clamping and blur (see the module), or
+    with Lucid's parameterization, transforms and optimizer (``param``, ``color``, ``valid``, ``transforms``,
+    ``optimizer``; :mod:`netviz.parts.choices`). The snapshots are :class:`FeatureVisualization`'s.
 
     Args:
         classifier, pixels, targets: as :class:`InputOptimizer` (``pixels`` is the start, in [0, 1]
             or, for a noise start, beyond it: only the normalized values matter).
         options: the knobs, :class:`ClassVizOptions`.
         sample_names: one name per sample, for live metrics and snapshots.
+        sample_options: one :class:`ClassVizOptions` per sample, for a batched grid: each sample then
+            carries its own ``lr``, ``l2`` and ``blur_every`` (the other knobs are ``options``').
+        jitter_seeds: each sample's jitter seed (default: :func:`sample_seed` of ``options.seed`` and
+            the sample's index), so that a sample rolls the same in any batch.
 
     Attributes set by the loop, besides the base's:
         snapshots: ``[(updates done, pixels (N, 3, S, S) on the CPU), ...]``, every ``show_every``
@@ -158,32 +183,47 @@ class ClassVisualization(InputOptimizer):
         targets: torch.Tensor,
         options: ClassVizOptions,
         sample_names: Sequence[str] | None = None,
+        sample_options: Sequence[ClassVizOptions] | None = None,
+        jitter_seeds: Sequence[int] | None = None,
     ):
-        penalty = options.penalty()
-        post_steps = [Decay(options.l2)] if options.l2_form == "decay" and options.l2 else []
-        post_steps.append(Clamp(*classifier.input_bounds()))
-        blur = BlurEvery(options.blur_every, options.blur_sigma) if options.blurs else None
+        lr, l2, blur_every, blurs = options.lr, options.l2, options.blur_every, options.blurs
+        if sample_options is not None:  # a batched grid: per-sample settings (scalars stay the scalar path)
+            lr = torch.tensor([o.lr for o in sample_options])
+            l2 = torch.tensor([o.l2 for o in sample_options], dtype=torch.float64)
+            blur_every = [o.blur_every or 0 for o in sample_options]
+            blurs = any(blur_every)
+        penalty = options.penalty(l2 if sample_options is None else l2.float())
+        decays = options.l2_form == "decay" and (bool(l2.any()) if sample_options is not None else bool(l2))
+        parts = visualization_parts(classifier, options)
+        if options.transforms == "course":  # each sample rolls by its own seeded offsets, in any batch
+            parts["transforms"] = [RollJitter(options.max_jitter, list(jitter_seeds or sample_seeds(options.seed, len(targets))))]
+        if options.optimizer == ASCENT:
+            parts["step"] = NormalizedAscent(lr)
+        post_steps = [Decay(l2)] if decays else []
+        post_steps += parts.pop("post_steps")  # the course's clamp, for the course's parameterization
+        blur = None
+        if blurs and isinstance(parts["parameterization"], ImageParameterization):
+            blur = BlurImageEvery(parts["parameterization"], options.blur_every, options.blur_sigma)
+        elif blurs:
+            blur = BlurEvery(blur_every, options.blur_sigma)
         if blur is not None:
             post_steps.append(blur)
         super().__init__(
             classifier,
             pixels,
             targets,
+            show_every=options.show_every,
             iterations=options.iterations,
             log_every=options.log_every,
-            parameterization=NormalizedInput(),
             objective=ClassScore() if penalty is None else ClassScore() - penalty,
-            transforms=[RollJitter(options.max_jitter, options.seed)],
-            step=NormalizedAscent(options.lr),
             post_steps=post_steps,
             sample_names=sample_names,
             name="classviz",
+            **parts,
         )
         self.options = options
         self.penalty_part = penalty
         self._blur = blur
-        self.snapshots: list[tuple[int, torch.Tensor]] = [(0, self.pixels().cpu())]
-        self._emit_snapshot(0, self.snapshots[0][1])
 
     @property
     def blur_steps(self) -> list[int]:
@@ -203,17 +243,6 @@ class ClassVisualization(InputOptimizer):
             "regularizer": self.penalty(evaluation.input).detach(),
             "objective": objective,
         }
-
-    def on_train_batch_end(self, outputs, batch, batch_idx) -> None:
-        done = int(batch) + 1
-        if done % self.options.show_every == 0 or done == self.iterations:
-            pixels = self.pixels().cpu()
-            self.snapshots.append((done, pixels))
-            self._emit_snapshot(done, pixels)
-
-    def _emit_snapshot(self, step: int, pixels: torch.Tensor) -> None:
-        if self.sample_names is not None and live.active():
-            live.emit_images(step, {f"image/{name}": image for name, image in zip(self.sample_names, to_uint8(pixels))})
 
 
 @dataclass
@@ -309,13 +338,37 @@ class ClassVizResult(Result):
         return grid_figure([list(final)], [titles], suptitle=self.caption())
 
 
+def sample_seed(seed: int, index: int) -> int:
+    """The seed of sample ``index`` of a job seeded ``seed``: its noise start and its jitter offsets.
+    Every sample draws from generators of its own, so a sample's image is the same alone, in its
+    job's batch, or in a batched grid beside other jobs' samples (:mod:`netviz.batched`)."""
+    digest = hashlib.sha256(f"netviz sample {int(seed)} {int(index)}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") >> 1
+
+
+def sample_seeds(seed: int, count: int) -> list[int]:
+    """:func:`sample_seed` of samples ``0..count-1``."""
+    return [sample_seed(seed, index) for index in range(count)]
+
+
 def noise_start(classifier: Classifier, count: int, seed: int = 0) -> torch.Tensor:
     """``count`` random starts as pixels: standard normal noise in the model's normalized space (the course's
-    ``torch.randn``), so values fall beyond [0, 1] until the first clamp."""
-    generator = torch.Generator().manual_seed(seed)
+    ``torch.randn``), so values fall beyond [0, 1] until the first clamp. Sample ``i`` draws from its own
+    generator, seeded :func:`sample_seed` ``(seed, i)``."""
     size = classifier.input_size
-    noise = torch.randn(count, 3, size, size, generator=generator)
+    noise = torch.cat([
+        torch.randn(1, 3, size, size, generator=torch.Generator().manual_seed(s)) for s in sample_seeds(seed, count)
+    ])
     return classifier.to_pixels(noise.to(classifier.mean.device)).cpu()
+
+
+def start_from_noise(classifier: Classifier, options: ClassVizOptions, count: int) -> torch.Tensor:
+    """The starts of ``count`` samples: the course's noise (:func:`noise_start`), or for Lucid's
+    parameterization Lucent's random parameters, a nearly grey image."""
+    parameterization = parameterization_for(classifier, options.param, options.color, options.valid, options.decay)
+    if isinstance(parameterization, ImageParameterization):
+        return random_start(parameterization, count, options.seed)
+    return noise_start(classifier, count, options.seed)
 
 
 def class_visualization(
@@ -341,8 +394,8 @@ def class_visualization(
         options: the knobs (default: the course's).
         batch_size: samples per chunk, run one chunk after another (``None``:
             :func:`~netviz.techniques.base.default_batch_size`, activations under 1 GiB). Samples are
-            independent (the jitter offsets are the same for every sample of a step), so the images do
-            not depend on it.
+            independent (each draws its own noise and jitter offsets, :func:`sample_seed`), so the
+            images do not depend on it.
         **trainer: passed to :func:`netviz.techniques.base.optimize` (``accelerator``, ``devices``, ``progress``).
 
     Example:
@@ -353,46 +406,118 @@ def class_visualization(
         torch.Size([1, 3, 224, 224])
     """
     options = options or ClassVizOptions()
+    start, indices, names, init = _samples(classifier, targets, init_images)
+    if init == "noise":
+        start = start_from_noise(classifier, options, len(indices))
+    sample_count = len(indices)
+    return _visualize(classifier, start, indices, names, options, None, sample_seeds(options.seed, sample_count),
+                      [(slice(0, sample_count), options, init)], batch_size, trainer)[0]
+
+
+# The options a batched grid lets every sample carry for itself (the rest must be equal across the grid).
+PER_SAMPLE_OPTIONS = ("lr", "l2", "blur_every", "seed")
+
+
+def class_visualization_grid(
+    classifier: Classifier,
+    jobs: Sequence[tuple[int | str | Sequence[int | str], ClassVizOptions]],
+    *,
+    batch_size: int | None = None,
+    **trainer: Any,
+) -> list[ClassVizResult]:
+    """Several class visualizations from noise in one batch, each sample with its own hyperparameters.
+
+    ``jobs`` are ``(targets, options)`` pairs that differ only in the targets and in
+    :data:`PER_SAMPLE_OPTIONS` (``lr``, ``l2``, ``blur_every``, ``seed``): a grid over them runs as
+    one loop, one forward/backward pass for all its samples per step, instead of one loop per job.
+    Each job's samples start from its own seeded noise and roll by their own jitter
+    (:func:`sample_seed`), so each result is the one :func:`class_visualization` gives for that job
+    (bit for bit on a GPU; on a CPU up to float rounding, PyTorch's convolution taking another kernel
+    for a batch of one). Returns one result per job, in order.
+    """
+    if not jobs:
+        return []
+    first = jobs[0][1]
+    shared = {k: v for k, v in vars(first).items() if k not in PER_SAMPLE_OPTIONS}
+    starts, indices, names, sample_options, seeds, parts = [], [], [], [], [], []
+    for targets, options in jobs:
+        differs = sorted(k for k, v in shared.items() if getattr(options, k) != v)
+        if differs or options.init != "noise":
+            raise NetvizError(f"a batched grid varies only {', '.join(PER_SAMPLE_OPTIONS)} and targets from noise; "
+                              f"these jobs also differ in {', '.join(differs) or 'init'}: run them one by one")
+        _, job_indices, job_names, _ = _samples(classifier, targets, None)
+        parts.append((slice(len(indices), len(indices) + len(job_indices)), options, "noise"))
+        starts.append(start_from_noise(classifier, options, len(job_indices)))
+        indices += job_indices
+        names += job_names
+        sample_options += [options] * len(job_indices)
+        seeds += sample_seeds(options.seed, len(job_indices))
+    return _visualize(classifier, torch.cat(starts), indices, names, first, sample_options, seeds, parts, batch_size, trainer)
+
+
+def _samples(classifier: Classifier, targets, init_images: ImageSet | None) -> tuple[torch.Tensor | None, list[int], list[str], str]:
+    """``(start pixels or None for noise, target indices, sample names, init)`` of one job."""
     target_list = [] if targets is None else list(targets) if isinstance(targets, (list, tuple)) else [targets]
     indices = [classifier.class_index(t) for t in target_list]
     if init_images is None:
         if not indices:
             raise NetvizError("class visualization needs a target class: give target=<class name or index>")
-        start = noise_start(classifier, len(indices), options.seed)
-        names = unique_names([classifier.class_name(i) for i in indices])
-        init = "noise"
-    else:
-        if len(init_images) == 0:
-            raise NetvizError("classviz.init=image needs at least one image: choose them with data=... data.indices=[...]")
-        start, indices, names = _pair_images_with_targets(classifier, init_images, indices)
-        init = "image"
+        return None, indices, unique_names([classifier.class_name(i) for i in indices]), "noise"
+    if len(init_images) == 0:
+        raise NetvizError("classviz.init=image needs at least one image: choose them with data=... data.indices=[...]")
+    start, indices, names = _pair_images_with_targets(classifier, init_images, indices)
+    return start, indices, names, "image"
+
+
+def _visualize(
+    classifier: Classifier,
+    start: torch.Tensor,
+    indices: list[int],
+    names: list[str],
+    options: ClassVizOptions,
+    sample_options: list[ClassVizOptions] | None,
+    seeds: list[int],
+    parts: list[tuple[slice, ClassVizOptions, str]],
+    batch_size: int | None,
+    trainer: dict,
+) -> list[ClassVizResult]:
+    """Run the samples in chunks of ``batch_size``, then one result per ``(samples, options, init)`` part."""
     target_tensor = torch.tensor(indices)
     if batch_size is None:
         batch_size = default_batch_size(classifier)
     modules = [
-        optimize(ClassVisualization(classifier, start[part], target_tensor[part], options, sample_names=names[part]), **trainer)
-        for part in chunks(len(indices), batch_size)
+        optimize(ClassVisualization(classifier, start[chunk], target_tensor[chunk], options, sample_names=names[chunk],
+                                    sample_options=None if sample_options is None else sample_options[chunk],
+                                    jitter_seeds=seeds[chunk]), **trainer)
+        for chunk in chunks(len(indices), batch_size)
     ]
     logits = torch.cat([m.final_logits.float().cpu() for m in modules])
-    probabilities = logits.softmax(dim=1)
-    top = probabilities.topk(min(TOP_K, probabilities.shape[1]), dim=1)
-    return ClassVizResult(
-        technique="classviz",
-        model=classifier.name,
-        sample_names=names,
-        history=_joined_history([m.history_on_cpu() for m in modules]),
-        start=start.clamp(0, 1),
-        pixels=torch.cat([m.pixels().cpu() for m in modules]),
-        targets=target_tensor,
-        score=logits.gather(1, target_tensor[:, None]).squeeze(1),
-        probability=probabilities.gather(1, target_tensor[:, None]).squeeze(1),
-        top_classes=top.indices,
-        top_probabilities=top.values,
-        snapshots=[(step, torch.cat([m.snapshots[k][1] for m in modules])) for k, (step, _) in enumerate(modules[0].snapshots)],
-        options=options,
-        categories=classifier.categories,
-        init=init,
-    )
+    pixels = torch.cat([m.pixels().cpu() for m in modules])
+    history = _joined_history([m.history_on_cpu() for m in modules])
+    snapshots = [(step, torch.cat([m.snapshots[k][1] for m in modules])) for k, (step, _) in enumerate(modules[0].snapshots)]
+    results = []
+    for part, part_options, init in parts:
+        part_logits, part_targets = logits[part], target_tensor[part]
+        probabilities = part_logits.softmax(dim=1)
+        top = probabilities.topk(min(TOP_K, probabilities.shape[1]), dim=1)
+        results.append(ClassVizResult(
+            technique="classviz",
+            model=classifier.name,
+            sample_names=names[part],
+            history={name: [(step, values[part]) for step, values in points] for name, points in history.items()},
+            start=start[part].clamp(0, 1),
+            pixels=pixels[part],
+            targets=part_targets,
+            score=part_logits.gather(1, part_targets[:, None]).squeeze(1),
+            probability=probabilities.gather(1, part_targets[:, None]).squeeze(1),
+            top_classes=top.indices,
+            top_probabilities=top.values,
+            snapshots=[(step, images[part]) for step, images in snapshots],
+            options=part_options,
+            categories=classifier.categories,
+            init=init,
+        ))
+    return results
 
 
 def _joined_history(histories: list[dict]) -> dict[str, list[tuple[int, torch.Tensor]]]:
@@ -438,14 +563,37 @@ def options_from_config(cfg: Any) -> ClassVizOptions:
     return ClassVizOptions(**values, log_every=cfg.trainer.log_every, seed=cfg.seed)
 
 
+# Results a batched grid computed for the jobs it is about to run (netviz.batched), by ahead_key.
+_COMPUTED_AHEAD: dict[str, ClassVizResult] = {}
+
+
+def ahead_key(options: ClassVizOptions, targets) -> str:
+    """What a job from noise computes, as a key: its options and targets (the model and data are the grid's)."""
+    return json.dumps([vars(options), targets], sort_keys=True, default=str)
+
+
+@contextlib.contextmanager
+def computed_ahead(results: dict[str, ClassVizResult]):
+    """While the block runs, a job whose :func:`ahead_key` is in ``results`` returns that result instead
+    of computing it (a batched grid computed it with its neighbours, :mod:`netviz.batched`)."""
+    _COMPUTED_AHEAD.update(results)
+    try:
+        yield
+    finally:
+        _COMPUTED_AHEAD.clear()
+
+
 def run(classifier: Classifier, images: ImageSet, options: ClassVizOptions, cfg: Any, trainer: dict) -> ClassVizResult:
     """``technique=classviz``: class visualization of ``target`` from noise, or from ``data``'s images
-    with ``classviz.init=image``."""
+    with ``classviz.init=image`` (or the result a batched grid computed ahead for this job)."""
     from omegaconf import OmegaConf
 
     targets = cfg.target
     if OmegaConf.is_config(targets):
         targets = list(OmegaConf.to_container(targets, resolve=True))
+    ahead = _COMPUTED_AHEAD.get(ahead_key(options, targets)) if options.init == "noise" else None
+    if ahead is not None:
+        return ahead
     return class_visualization(
         classifier, targets, init_images=images if options.init == "image" else None, options=options,
         batch_size=cfg.trainer.get("batch_size"), **trainer

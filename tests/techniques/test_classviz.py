@@ -18,6 +18,7 @@ from netviz.techniques.classviz import (
     ClassVizOptions,
     class_visualization,
     noise_start,
+    sample_seed,
     total_variation,
 )
 from netviz.transforms import gaussian_blur, jitter, unjitter
@@ -34,10 +35,11 @@ def run_module(options: ClassVizOptions, targets=(0, 3), seed_pixels: int = 1) -
 
 def course_loop(model, start: torch.Tensor, target: int, options: ClassVizOptions) -> torch.Tensor:
     """The course's class visualization (CS231n / RDFIA), written as there, for one image: jitter the
-    image's data, score, backward, normalized step, unjitter, clamp each channel, blur."""
+    image's data, score, backward, normalized step, unjitter, clamp each channel, blur. Its offsets come
+    from a generator seeded as netviz seeds the jitter of a job's first sample (``sample_seed(seed, 0)``)."""
     from scipy.ndimage import gaussian_filter
 
-    generator = torch.Generator().manual_seed(options.seed)
+    generator = torch.Generator().manual_seed(sample_seed(options.seed, 0))
     img = model.normalize(start).clone().requires_grad_(True)
     low, high = (b.flatten() for b in model.input_bounds())
     for t in range(options.iterations):

@@ -16,7 +16,9 @@ FAST = ("model=efficientnet_lite0", "trainer.accelerator=cpu", "trainer.progress
 
 
 def classviz_runs(uri: str):
-    return runs_of(uri, "classviz")
+    """The jobs' runs (the sweep's parent run left out)."""
+    client, runs = runs_of(uri, "classviz")
+    return client, [r for r in runs if r.data.tags.get("netviz.sweep") != "parent"]
 
 
 def test_headline_sweep_runs_nine_jobs_with_distinct_lr_and_l2(tracking_uri, tmp_path):
@@ -27,7 +29,7 @@ def test_headline_sweep_runs_nine_jobs_with_distinct_lr_and_l2(tracking_uri, tmp
     assert done.returncode == 0, done.stderr[-3000:]
     client, runs = classviz_runs(tracking_uri)
     assert len(runs) == 9
-    pairs = {(float(r.data.params["lr"]), float(r.data.params["l2"])) for r in runs}
+    pairs = {(float(r.data.params["classviz.lr"]), float(r.data.params["classviz.l2"])) for r in runs}
     assert pairs == {(lr, l2) for lr in (0.1, 5.0, 10.0) for l2 in (1e-5, 1e-3, 1e-2)}
     assert all(r.info.status == "FINISHED" for r in runs)
     assert len({r.data.tags["sweep_id"] for r in runs}) == 1
@@ -56,12 +58,10 @@ def test_make_fig9_runs_the_sweep_and_composes_it_from_mlflow(tracking_uri, tmp_
     assert {r.data.tags["figure"] for r in runs} == {"fig9"}
 
     # The figure is rebuilt from the store alone, and its titles name the varied value.
-    from netviz.compose import compose_figure
-    from netviz.runs import find_runs, latest_sweep, varied_params
+    from netviz.compose import compose_figure, figure_runs
+    from netviz.runs import download_images, varied_params
 
-    from netviz.runs import download_images
-
-    sweep = latest_sweep(find_runs(tracking_uri, {"figure": "fig9"}))
+    sweep = figure_runs(tracking_uri, "fig9")  # the parent run's children
     assert len(sweep) == 3 and varied_params(sweep) == ["classviz.blur_every"]
     for run in sweep:  # every panel has the target probability its title shows
         for stem in download_images(tracking_uri, run):

@@ -46,6 +46,10 @@ class AdversarialAttack(InputOptimizer):
     method: ClassVar[str] = ""
     stop_when_fooled: ClassVar[bool] = False
     moves_input = False  # the base's own final pass is skipped: the final evaluation is the caller's
+    # The terminal: "naive: 100%|... | fooled=3/4", ending "naive: all 4 pairs fooled at step 6" when every
+    # pair stops; an attack that runs all its steps shows the target's probability instead.
+    stop_verb = "fooled"
+    progress_metrics: ClassVar[dict[str, str]] = {"target prob": "target_prob"}
 
     def __init__(
         self,
@@ -57,10 +61,18 @@ class AdversarialAttack(InputOptimizer):
         targeted: bool = True,
         log_every: int = 10,
     ) -> None:
-        super().__init__(classifier, pixels, targets, iterations=iterations, log_every=log_every)
+        super().__init__(
+            classifier, pixels, targets, iterations=iterations, log_every=log_every,
+            name=self.method or "attack", sample_noun="pairs",
+        )
         self.targeted = bool(targeted)
         self.register_buffer("first_fooled", torch.full((len(self.targets),), -1, dtype=torch.int64))
         self.start_logits: torch.Tensor | None = None
+
+    @property
+    def has_stop_rule(self) -> bool:
+        """Whether pairs stop once fooled (the bar counts them); PGD-like attacks run every step."""
+        return self.stop_when_fooled
 
     @classmethod
     def build(cls, classifier: Classifier, pixels: torch.Tensor, classes: torch.Tensor, options) -> "AdversarialAttack":

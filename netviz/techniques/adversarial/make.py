@@ -19,7 +19,7 @@ from netviz.techniques.adversarial.options import AttackOptions, attack_options
 from netviz.techniques.adversarial.pairs import check_targets, needs_clean_logits, plan_pairs
 from netviz.techniques.adversarial.registry import attack_class
 from netviz.techniques.adversarial.result import AdversarialResult
-from netviz.techniques.base import optimize
+from netviz.techniques.base import Loops
 
 TRAINER_KEYS = ("accelerator", "devices", "progress")
 
@@ -34,6 +34,7 @@ def make_fooling_images(
     ensemble: Sequence[Classifier] = (),
     eval_models: Sequence[Classifier] = (),
     options: AttackOptions | None = None,
+    loops: Loops | None = None,
     **settings,
 ) -> AdversarialResult:
     """Fool ``classifier`` on every (image, target) pair in one batch; each pair stops on its own.
@@ -50,13 +51,15 @@ def make_fooling_images(
         ensemble: more models to attack together with ``classifier`` (Liu et al. 2017), in pixel space.
         eval_models: models that classify every adversarial image (transfer).
         options: the attack's options already made (and checked), instead of keywords.
+        loops: the job's held Trainer (:class:`~netviz.techniques.base.Loops`), instead of the trainer's keywords.
         **settings: the attack's options (:class:`~.options.AttackOptions`: ``iterations``, ``lr``,
             ``eps``, ``norm``, ``targeted``, ...; eps and step sizes in 0-255 pixel units) and the
             trainer's (``accelerator``, ``devices``, ``progress``).
 
     The attacked model makes the attack's steps and one pass over the final images together with
-    their PNG round trip, plus one clean pass over the images where the first step does not already
-    see them (a random start, EOT) or the pairs need the prediction first; every other model one
+    their PNG round trip and, where the first step does not see them (a random start, EOT), the clean
+    images; only pairs that need the prediction first (``untargeted_from=prediction``,
+    ``least_likely``) get a clean pass of their own before the attack. Every other model makes one
     pass (clean and adversarial images together).
 
     Example:
@@ -68,6 +71,10 @@ def make_fooling_images(
         (['chelsea→goldfish', 'chelsea→stingray'], [True, True])
     """
     trainer = {key: settings.pop(key) for key in TRAINER_KEYS if key in settings}
+    if loops is None:
+        loops = Loops(**trainer)
+    elif trainer:
+        raise NetvizError(f"give the trainer's options as loops= or as keywords, not both ({', '.join(trainer)})")
     if options is None:
         options = attack_options(settings)
     elif settings:
@@ -80,10 +87,11 @@ def make_fooling_images(
     targets = check_targets(classifier, targets, options.targeted)
     attacked = with_ensemble(classifier, ensemble)
 
-    # The clean pass, unless the pairs do not need it and the attack's first step sees the clean images.
+    # A clean pass of its own only where the pairs need the prediction; else the attack's first step
+    # sees the clean images, or the final verdict's pass takes them too.
     from_loop = builder is not None and builder.starts_from_original(options)
     needed = needs_clean_logits(images, targets, targeted=options.targeted, untargeted_from=options.untargeted_from)
-    clean_logits = predict(attacked, images.pixels) if needed or not from_loop else None
+    clean_logits = predict(attacked, images.pixels) if needed else None
     pairs = plan_pairs(attacked, images, targets, clean_logits, targeted=options.targeted, untargeted_from=options.untargeted_from, seed=options.seed)
     pixels = images.pixels[pairs.image]
     module = None
@@ -91,23 +99,29 @@ def make_fooling_images(
         adversarial = run_external(attack, attacked, pixels, pairs.classes)
         description = f"{method} via its own implementation"
     else:
-        module = optimize(builder.build(attacked, pixels, pairs.classes, options), **trainer)
+        module = loops.run(builder.build(attacked, pixels, pairs.classes, options))
         adversarial = module.pixels().cpu()
         description = builder.describe(options)
-    pair_clean_logits = module.start_logits.float().cpu() if clean_logits is None else clean_logits[pairs.image]
+    if clean_logits is not None:
+        known_clean = {attacked.name: clean_logits[pairs.image]}
+    elif from_loop:
+        known_clean = {attacked.name: module.start_logits.float().cpu()}
+    else:
+        known_clean = {}
 
     models = unique_models([attacked, *getattr(attacked, "members", []), *eval_models])
     evaluation = evaluate(
         images.pixels, adversarial, pairs.classes, models, targeted=options.targeted, pairs=pairs.image,
-        png=options.png_check, clean_logits={attacked.name: pair_clean_logits},
+        png=options.png_check, clean_logits=known_clean,
     )
+    pair_clean_logits = evaluation.logits[attacked.name]["clean"]
     final_logits = evaluation.logits[attacked.name]["as_is"]
     unknown = torch.full((len(pixels),), -1, dtype=torch.int64)
     if module is not None:
         module.conclude(final_logits)
     eot_success, naive_eot_success = (None, None)
     if builder is not None and issubclass(builder, EOTAttack):
-        eot_success, naive_eot_success = eot_comparison(attacked, pixels, adversarial, pairs.classes, options, trainer)
+        eot_success, naive_eot_success = eot_comparison(attacked, pixels, adversarial, pairs.classes, options, loops)
 
     source = pair_clean_logits.argmax(1)
     delta = (adversarial - pixels) * 255
@@ -143,14 +157,14 @@ def make_fooling_images(
 
 
 def eot_comparison(
-    attacked: Classifier, pixels: torch.Tensor, adversarial: torch.Tensor, classes: torch.Tensor, options: AttackOptions, trainer: dict
+    attacked: Classifier, pixels: torch.Tensor, adversarial: torch.Tensor, classes: torch.Tensor, options: AttackOptions, loops: Loops
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """EOT's success rates on fresh transformations: of its images, and (``eot_compare_naive``) of the
-    naive images of the same pairs, scored on the same draws in one pass per draw."""
+    naive images of the same pairs (a loop on the job's Trainer), scored on the same draws in one pass per draw."""
     compared = [adversarial]
     if options.eot_compare_naive:
         naive = attack_class("naive").build(attacked, pixels, classes, dataclasses.replace(options, log_every=options.iterations))
-        compared.append(optimize(naive, **trainer).pixels().cpu())
+        compared.append(loops.run(naive).pixels().cpu())
     generator = torch.Generator(device=attacked.device).manual_seed(options.seed + 1)
     draws = options.eot.sample(options.eot_eval_samples, len(pixels), pixels.shape[-1], generator)
     rates = transform_success_rates(attacked, compared, classes, draws, options.targeted)

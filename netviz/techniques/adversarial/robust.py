@@ -25,6 +25,7 @@ from netviz.models import Classifier
 from netviz.results import Result
 from netviz.techniques.adversarial.make import TRAINER_KEYS, make_fooling_images
 from netviz.techniques.adversarial.options import AttackOptions, attack_options
+from netviz.techniques.base import Loops
 
 log = logging.getLogger(__name__)
 DATASET = "all images"  # the one "sample" of the run's curves
@@ -104,7 +105,7 @@ def robust_accuracy(
             ``png_check`` are set: untargeted from the label, no PNG check).
     """
     check_int("trainer.batch_size", batch_size, minimum=1)
-    trainer = {key: settings.pop(key) for key in TRAINER_KEYS if key in settings}
+    loops = Loops(**{key: settings.pop(key) for key in TRAINER_KEYS if key in settings})  # one Trainer for every batch
     given = attack_options(settings) if options is None else options
     options = dataclasses.replace(given, targeted=False, untargeted_from="label", png_check=False)
     if (images.labels < 0).any():
@@ -116,7 +117,7 @@ def robust_accuracy(
     for number, start in enumerate(starts):
         if str(number) not in done:
             batch = images.select(list(range(start, min(start + batch_size, len(images)))))
-            result = make_fooling_images(classifier, batch, None, method=method, ensemble=ensemble, options=options, **trainer)
+            result = make_fooling_images(classifier, batch, None, method=method, ensemble=ensemble, options=options, loops=loops)
             labels = batch.labels
             done[str(number)] = {
                 "images": len(batch),

@@ -69,6 +69,8 @@ def run_from_config(classifier: Classifier, images: ImageSet, cfg, trainer: dict
     """Maps of ``saliency.method`` for the true and the predicted class (Figures 1-2), or for
     ``target=`` (one class for all images, or a list of one per image) when it is given."""
     method, batch_size, options = saliency_options(cfg.get("saliency"))
+    if batch_size is None and cfg.get("trainer") is not None:
+        batch_size = cfg.trainer.get("batch_size")  # the job-wide chunk size, unless saliency sets its own
     metrics, evaluation = evaluation_settings(cfg.get("saliency"))
     devices = {k: trainer[k] for k in TRAINER_KEYS[:2] if k in trainer}
     common = dict(batch_size=batch_size, seed=cfg.seed, **devices, **options)

@@ -67,7 +67,10 @@ class Saliency(InputOptimizer):
         rows = len(pixels) * method.copies
         chunk = min(batch_size, rows)
         delta = torch.zeros((chunk, *pixels.shape[1:]), dtype=pixels.dtype)
-        super().__init__(classifier, delta, torch.as_tensor(targets, dtype=torch.int64), iterations=math.ceil(rows / chunk))
+        super().__init__(
+            classifier, delta, torch.as_tensor(targets, dtype=torch.int64), iterations=math.ceil(rows / chunk),
+            name=f"saliency {method.name}", sample_noun="images",
+        )
         self.method, self.rows, self.chunk, self.seed = method, rows, chunk, int(seed)
         self.register_buffer("images", classifier.normalize(pixels))
         self.register_buffer("total", torch.zeros_like(pixels))

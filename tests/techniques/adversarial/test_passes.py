@@ -16,7 +16,7 @@ def count_passes(model):
     return calls, handle
 
 
-@pytest.mark.parametrize("method, steps, checks", [("pgd", 3, [2, 8]), ("naive", 3, [8]), ("fgsm", 1, [8])])
+@pytest.mark.parametrize("method, steps, checks", [("pgd", 3, [10]), ("naive", 3, [8]), ("fgsm", 1, [8])])
 def test_each_model_sees_each_image_once_outside_the_attacks_steps(method, steps, checks):
     attacked, other = tiny_classifier(seed=0), tiny_classifier(seed=1)
     other.name = "other"
@@ -31,9 +31,8 @@ def test_each_model_sees_each_image_once_outside_the_attacks_steps(method, steps
         other_handle.remove()
     assert result.iterations.tolist() == [steps] * 4  # lr 1e-3: naive never stops early either
     assert sum(grad for _, grad in calls) == steps  # one forward/backward per step
-    # pgd: one clean pass over the 2 images (its random start means the first step never sees them);
-    # naive and fgsm take the clean logits from their first step. Then one pass over the 4 final images
-    # and their PNG round trip.
+    # One pass over the 4 final images and their PNG round trip; pgd's holds the 2 clean images too (its
+    # random start means the first step never sees them), naive and fgsm take theirs from their first step.
     passes = [x for x, grad in calls if not grad]
     assert [len(x) for x in passes] == checks
     # The transfer model: one pass, the 2 clean images and the 4 adversarial ones together.
