@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Optional
 
 import numpy as np
 import torch
@@ -10,13 +11,32 @@ import torch
 from netviz.figures import colormap, grid_figure, side_by_side, to_uint8
 from netviz.results import Result, file_name, per_sample
 
+if TYPE_CHECKING:  # netviz.evaluation runs attribution methods: imported by name only
+    from netviz.evaluation.result import EvaluationResult
+
 
 def _class_name(categories: list[str], index: int) -> str:
     return categories[index] if index >= 0 else "no label"
 
 
+class Evaluated:
+    """What a saliency result adds when ``saliency.evaluate`` scored its maps (``evaluation``): the
+    evaluation's metrics, each image's values in its row, and its pictures among the panels."""
+
+    evaluation: Optional["EvaluationResult"]
+
+    def evaluation_metrics(self) -> dict[str, float]:
+        return {} if self.evaluation is None else self.evaluation.metrics(self.sample_names)
+
+    def evaluation_rows(self, rows: list[dict]) -> list[dict]:
+        return rows if self.evaluation is None else [{**row, **self.evaluation.row(i)} for i, row in enumerate(rows)]
+
+    def evaluation_panels(self) -> dict[str, np.ndarray]:
+        return {} if self.evaluation is None else dict(self.evaluation.pictures)
+
+
 @dataclass
-class AttributionResult(Result):
+class AttributionResult(Evaluated, Result):
     """Attributions of each image for one target class each (:func:`netviz.attribute`).
 
     Attributes:
@@ -40,6 +60,7 @@ class AttributionResult(Result):
     method: str
     settings: str
     categories: list[str]
+    evaluation: Optional["EvaluationResult"] = None
 
     def metrics(self) -> dict[str, float]:
         return {
@@ -47,10 +68,11 @@ class AttributionResult(Result):
             **per_sample("prob_predicted", self.prob_predicted, self.sample_names),
             "mean_prob_target": float(self.prob_target.mean()),
             "mean_prob_predicted": float(self.prob_predicted.mean()),
+            **self.evaluation_metrics(),
         }
 
     def rows(self) -> list[dict]:
-        return [
+        return self.evaluation_rows([
             {
                 "image": name,
                 "target": int(self.targets[i]),
@@ -61,14 +83,15 @@ class AttributionResult(Result):
                 "prob_predicted": float(self.prob_predicted[i]),
             }
             for i, name in enumerate(self.sample_names)
-        ]
+        ])
 
     def caption(self) -> str:
         return f"Saliency maps ({self.settings}) of {self.model}: target class"
 
     def panels(self) -> dict[str, np.ndarray]:
         images = to_uint8(self.pixels)
-        return {file_name(n): side_by_side([images[i], colormap(self.maps[i])]) for i, n in enumerate(self.sample_names)}
+        panels = {file_name(n): side_by_side([images[i], colormap(self.maps[i])]) for i, n in enumerate(self.sample_names)}
+        return {**panels, **self.evaluation_panels()}
 
     def figure(self):
         n = len(self.sample_names)
@@ -81,7 +104,7 @@ class AttributionResult(Result):
 
 
 @dataclass
-class SaliencyResult(Result):
+class SaliencyResult(Evaluated, Result):
     """Saliency maps for the true and the predicted class of each image (report Figures 1-2).
 
     Attributes:
@@ -104,6 +127,7 @@ class SaliencyResult(Result):
     categories: list[str]
     method: str = "gradient"
     settings: str = "gradient"
+    evaluation: Optional["EvaluationResult"] = None
 
     def _name(self, index: int) -> str:
         return _class_name(self.categories, index)
@@ -118,10 +142,10 @@ class SaliencyResult(Result):
         if known.any():
             metrics["top1_accuracy"] = float((self.predicted[known] == self.labels[known]).float().mean())
             metrics["mean_prob_true"] = float(self.prob_true[known].mean())
-        return metrics
+        return {**metrics, **self.evaluation_metrics()}
 
     def rows(self) -> list[dict]:
-        return [
+        return self.evaluation_rows([
             {
                 "image": name,
                 "label": int(self.labels[i]),
@@ -132,7 +156,7 @@ class SaliencyResult(Result):
                 "prob_predicted": float(self.prob_predicted[i]),
             }
             for i, name in enumerate(self.sample_names)
-        ]
+        ])
 
     def caption(self) -> str:
         """Like the report's: ``Saliency maps (gradient) of squeezenet1_1: true and predicted class``."""
@@ -140,10 +164,11 @@ class SaliencyResult(Result):
 
     def panels(self) -> dict[str, np.ndarray]:
         images = to_uint8(self.pixels)
-        return {
+        panels = {
             file_name(name): side_by_side([images[i], colormap(self.map_true[i]), colormap(self.map_predicted[i])])
             for i, name in enumerate(self.sample_names)
         }
+        return {**panels, **self.evaluation_panels()}
 
     def figure(self):
         images = to_uint8(self.pixels)
