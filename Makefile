@@ -49,7 +49,10 @@ fig%:  ## a report figure: make fig1 ... make fig15, make fig-methods (see exper
 	$(PYTHON) run.py -m data.path=$(NPZ) experiment=$(subst -,_,fig$*) figure=$(FIGURES_DIR)/fig$*.png $(if $(LAUNCHER),hydra/launcher=$(LAUNCHER)) $(ARGS)
 	@if grep -q "sweeper:" experiments/$(subst -,_,fig$*).yaml; then $(COMPOSE) fig$* $(ARGS) --output $(FIGURES_DIR)/fig$*.png; fi
 
-.PHONY: figures transfer-table transfer-zoo
+q2:  ## the report's Q2 limits of saliency maps as numbers: every method x every evaluation, one sweep (offline model)
+	$(PYTHON) run.py -m data.path=$(NPZ) experiment=q2 $(if $(LAUNCHER),hydra/launcher=$(LAUNCHER)) $(ARGS)
+
+.PHONY: figures transfer-table transfer-zoo q2
 figures: $(FIGURES)  ## every figure of the report, into figures/
 
 transfer-table:  ## source x evaluated-model table of fooling rates from the adversarial runs in MLflow, and its heat map

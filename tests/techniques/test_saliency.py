@@ -136,7 +136,7 @@ def test_the_config_schema_yaml_and_methods_name_the_same_options():
     schema = {f.name for f in dataclasses.fields(SaliencyConfig)}
     yaml = set(OmegaConf.load("conf/technique/saliency.yaml").saliency)
     options = {f.name for method in METHODS.values() for f in dataclasses.fields(method)}
-    assert schema == yaml == options | {"method", "batch_size"}
+    assert schema == yaml == options | {"method", "batch_size", "evaluate", "evaluation"}
 
 
 def test_config_checks_need_no_model():
