@@ -92,6 +92,11 @@ def compute_group(jobs: Sequence[PlannedJob]) -> dict:
     from netviz.techniques.classviz import ahead_key, class_visualization_grid, options_from_config
 
     first = jobs[0].config
+    threads = first.trainer.get("threads")
+    if threads:  # as the job would (the group key keeps it equal across the group): same threads, same floats
+        import torch
+
+        torch.set_num_threads(int(threads))
     seed_everything(first.seed, verbose=False)  # as netviz.job does: a random network (weights=null) is seeded
     classifier = load_model(first.model.name, first.model.weights, first.model.score)
     accelerator, devices = job_device(first)

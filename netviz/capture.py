@@ -78,6 +78,15 @@ def last_conv_layer(net: nn.Module) -> str:
     return names[-1]
 
 
+_open_captures = 0  # captures in progress (a chunked forward pass would keep only its last chunk)
+
+
+def capturing() -> bool:
+    """Whether a :func:`capture` block is recording: a forward pass must then run as one batch, or
+    each layer would keep only its last chunk's activations."""
+    return _open_captures > 0
+
+
 @contextlib.contextmanager
 def capture(
     net: nn.Module,
@@ -125,6 +134,8 @@ def capture(
         if output.requires_grad:
             output.register_hook(lambda grad: grad.clamp(min=0))
 
+    global _open_captures
+    _open_captures += 1
     try:
         for name, module in modules.items():
             handles.append(module.register_forward_hook(recorder(name)))
@@ -134,5 +145,6 @@ def capture(
                     handles.append(module.register_forward_hook(guided))
         yield seen
     finally:
+        _open_captures -= 1
         for handle in handles:
             handle.remove()

@@ -57,11 +57,14 @@ for _message in (
 CPU_CHUNK_PIXELS = 4 * 224 * 224
 
 
-def class_scores(classifier: Classifier, model_input: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def class_scores(classifier: Classifier, model_input: torch.Tensor, cpu_chunks: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """``classifier.class_scores`` of images ``(M, 3, H, W)``: on a CPU in chunks of :data:`CPU_CHUNK_PIXELS`
-    (autograd then runs the backward pass chunk by chunk too), elsewhere in one batch."""
+    (autograd then runs the backward pass chunk by chunk too), elsewhere in one batch; in one batch
+    too while layers are captured (Grad-CAM, feature objectives), which need the whole batch's activations."""
+    from netviz.capture import capturing
+
     rows = len(model_input)
-    if model_input.device.type == "cpu" and model_input.dim() == 4:
+    if cpu_chunks and model_input.device.type == "cpu" and model_input.dim() == 4 and not capturing():
         rows = max(1, CPU_CHUNK_PIXELS // (model_input.shape[-1] * model_input.shape[-2]))
     if rows >= len(model_input):
         return classifier.class_scores(model_input)
@@ -102,6 +105,9 @@ class InputOptimizer(L.LightningModule):
     space: ClassVar[str] = "normalized"
     moves_input: ClassVar[bool] = True
     progress_metrics: ClassVar[dict[str, str]] = {"objective": "objective"}  # bar label -> metric
+    # Run a CPU pass in chunks of CPU_CHUNK_PIXELS (faster; attacks use it). Off by default: a sample's
+    # floats then depend on its chunk's size, and a batched grid must equal its jobs run alone.
+    cpu_chunks: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -196,7 +202,7 @@ class InputOptimizer(L.LightningModule):
 
     def forward(self, x: torch.Tensor, step: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
         """``(logits, scores)`` of inputs ``x``: the model's logits and the scores objectives use."""
-        return class_scores(self.classifier, self.model_input(x, step))
+        return class_scores(self.classifier, self.model_input(x, step), self.cpu_chunks)
 
     # ----- the loop ----------------------------------------------------------------------------------
 
@@ -219,7 +225,7 @@ class InputOptimizer(L.LightningModule):
                 if self._repeated_targets is None or self._repeated_targets.device != self.targets.device:
                     self._repeated_targets = self.targets.repeat(copies)
                 targets = self._repeated_targets
-        logits, scores = class_scores(self.classifier, model_input)
+        logits, scores = class_scores(self.classifier, model_input, self.cpu_chunks)
         return Evaluation(model_input, logits, scores, targets, copies)
 
     def train_dataloader(self) -> range:

@@ -43,6 +43,8 @@ class AdversarialAttack(InputOptimizer):
         final_logits: ``(N, C)`` the verdict on the final images, set by :meth:`conclude`.
     """
 
+    cpu_chunks = True  # the attack's pass in CPU chunks of 4 images of 224 px: faster, the same values per pair
+
     method: ClassVar[str] = ""
     stop_when_fooled: ClassVar[bool] = False
     moves_input = False  # the base's own final pass is skipped: the final evaluation is the caller's
