@@ -20,7 +20,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlparse
@@ -29,6 +29,7 @@ from netviz.errors import NetvizError
 from netviz.naming import file_name, metric_name, safe_name
 
 if TYPE_CHECKING:
+    from netviz.live import StepValues
     from netviz.results import Result
 
 PACKAGE_PARENT = Path(__file__).resolve().parent.parent  # where `import netviz` works from
@@ -245,11 +246,16 @@ class Tracker:
 
     def _write_loop(self) -> None:
         while True:
-            line = self._outbox.get()
+            item = self._outbox.get()
             try:
-                if line is None:
+                if item is None:
                     return
                 if self._write_error is None:
+                    # Live values arrive as the loop's own objects and become a line here, off the loop's thread.
+                    try:
+                        line = item if isinstance(item, str) else item()
+                    except Exception:  # noqa: BLE001 - a live point lost is not worth stopping the job for
+                        continue
                     self._worker.stdin.write(line)
                     self._worker.stdin.flush()
             except (OSError, ValueError) as exc:  # the worker is gone: the answer-reading side reports it
@@ -303,18 +309,26 @@ class Tracker:
         with live.recording(_LiveSink(self)):
             yield self
 
-    def _send_live(self, metrics: list, images: list) -> None:
+    def _send_live(self, make: "Callable[[], tuple[list, list]]") -> None:
+        """Queue live values; ``make()`` turns them into ``(metrics, images)`` on the writer thread."""
         if self._worker is None:
             return
-        self._sent_live.update((key, step) for key, _value, step in metrics)
-        self._sent_live.update((key, step) for key, step, _path in images)
-        self._send("live", {"metrics": metrics, "images": images})
+
+        def line() -> str:
+            metrics, images = make()
+            self._sent_live.update((key, step) for key, _value, step in metrics)
+            self._sent_live.update((key, step) for key, step, _path in images)
+            return json.dumps({"live": {"metrics": metrics, "images": images}}) + "\n"
+
+        self._outbox.put(line)
 
     def _png(self, image) -> str:
         from PIL import Image
 
-        path = Path(self._staging.name) / f"live-{len(self._sent_live)}-{threading.get_ident()}-{time.monotonic_ns()}.png"
-        Image.fromarray(image).save(path)
+        from netviz.live import rgb8
+
+        path = Path(self._staging.name) / f"live-{len(self._sent_live)}-{time.monotonic_ns()}.png"
+        Image.fromarray(rgb8(image)).save(path)
         return str(path)
 
     # ----- the result ----------------------------------------------------------------------------------
@@ -340,6 +354,8 @@ class Tracker:
         """
         from PIL import Image
 
+        if self._outbox is not None:
+            self._outbox.join()  # every live value queued so far is converted (and in ``_sent_live``)
         folder = Path(self._staging.name)
         metrics = [[key, value, 0] for key, value in result.metrics().items()]
         for name, points in result.history.items():
@@ -434,17 +450,17 @@ class Tracker:
 
 
 class _LiveSink:
-    """Turns :mod:`netviz.live` calls into ``live`` messages for a tracker's worker."""
+    """Turns :mod:`netviz.live` calls into ``live`` messages for a tracker's worker (converted on its writer thread)."""
 
     def __init__(self, tracker: Tracker) -> None:
         self.tracker = tracker
 
-    def metrics(self, step: int, values: Mapping[str, float]) -> None:
-        self.tracker._send_live([[key, value, step] for key, value in values.items()], [])
+    def metrics(self, step: int, values: "StepValues") -> None:
+        self.tracker._send_live(lambda: ([[key, value, step] for key, value in values.flat().items()], []))
 
     def images(self, step: int, images: Mapping[str, Any]) -> None:
-        self.tracker._send_live([], [[safe_name(key), step, self.tracker._png(image)] for key, image in images.items()])
-
+        tracker = self.tracker
+        tracker._send_live(lambda: ([], [[safe_name(key), step, tracker._png(image)] for key, image in images.items()]))
 
 
 def run_link(experiment_id: str, run_id: str, ui: str = UI_ADDRESS) -> str:

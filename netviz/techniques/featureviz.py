@@ -83,7 +83,7 @@ class FeatureVisualization(InputOptimizer):
 
     def _emit_snapshot(self, step: int, pixels: torch.Tensor) -> None:
         if self.sample_names is not None and live.active():
-            live.emit_images(step, {f"image/{name}": image for name, image in zip(self.sample_names, to_uint8(pixels))})
+            live.emit_images(step, {f"image/{name}": image for name, image in zip(self.sample_names, pixels)})
 
 
 @torch.no_grad()

@@ -105,10 +105,10 @@ class Sink:
         self.steps, self.image_steps = [], []
 
     def metrics(self, step, values):
-        self.steps.append((step, dict(values)))
+        self.steps.append((step, values.flat()))
 
     def images(self, step, images):
-        self.image_steps.append((step, {k: v.shape for k, v in images.items()}))
+        self.image_steps.append((step, {k: live.rgb8(v).shape for k, v in images.items()}))
 
 
 def test_live_curves_every_log_every_steps_end_on_the_final_evaluation():
