@@ -2,9 +2,9 @@
 
 Same model (efficientnet_lite0, 224 px), same images and targets, one thread, measured interleaved in
 the same run. netviz runs each method on the shared loop, one batched forward/backward pass per chunk
-of ``batch_size`` model inputs (default on a CPU: 8 at 224 px, plus one no-grad pass over the images
-for their probabilities); Captum runs all inputs in one batch by default, and in netviz's chunks
-with ``nt_samples_batch_size`` / ``internal_batch_size``.
+of ``batch_size`` model inputs (default on a CPU: 4 at 224 px; with every target given, no pass over
+the images themselves, whose probabilities wait until a result reads them); Captum runs all inputs
+in one batch by default, and in netviz's chunks with ``nt_samples_batch_size`` / ``internal_batch_size``.
 """
 
 from __future__ import annotations
@@ -15,10 +15,11 @@ from benchmarks.common import interleaved, report
 from netviz.data import load_images
 from netviz.models import load_model
 from netviz.techniques.saliency import attribute
+from netviz.techniques.saliency.loop import default_batch_size
 
 IMAGES = 2
 SAMPLES, STEPS = 16, 32
-CHUNK = 8  # netviz's default pass at 224 px on a CPU
+CHUNK = default_batch_size("cpu", 224)  # netviz's default pass at 224 px on a CPU
 
 
 def passes_of(model, run) -> list[int]:

@@ -59,7 +59,7 @@ def evaluate(
         done = attribution(classifier, pixels)
         attributions, maps = done.attributions, done.maps
     result = EvaluationResult()
-    # Deletion's chunks: saliency.batch_size, or the attribution pass's default (8 images of 224 px on a CPU).
+    # Deletion's chunks: saliency.batch_size, or the attribution pass's default (4 images of 224 px on a CPU).
     chunk = batch_size or default_batch_size(trainer.get("accelerator", "auto"), pixels.shape[-1])
     for mode in ("deletion", "insertion"):
         if mode in metrics:

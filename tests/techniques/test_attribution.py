@@ -194,6 +194,21 @@ def test_each_chunk_is_one_batched_pass(method, options, expected):
     assert model.net[0].batches == expected
 
 
+@pytest.mark.parametrize("method, options", [("smoothgrad", {"samples": 4}), ("integrated_gradients", {"steps": 4})])
+def test_with_every_target_given_the_images_own_pass_waits_until_their_probabilities_are_read(method, options):
+    model = counted_classifier()
+    pixels, targets = images(), [3, 1, 7]
+    result = attribute(model, pixels, method, targets, **options, **CPU)
+    assert model.net[0].batches == [12]  # the method's inputs only: 3 images x 4 copies, no pass over the images
+    with torch.no_grad():
+        expected = model(model.normalize(pixels)).softmax(dim=1)
+    model.net[0].batches.clear()
+    torch.testing.assert_close(result.prob_target, expected.gather(1, torch.tensor(targets)[:, None]).squeeze(1))
+    torch.testing.assert_close(result.prob_predicted, expected.amax(dim=1))
+    assert result.predicted.tolist() == expected.argmax(dim=1).tolist()
+    assert model.net[0].batches == [3]  # made once, when first read
+
+
 @pytest.mark.parametrize("method", sorted(METHODS))
 def test_no_hook_is_left_after_a_method_or_after_it_fails_midway(method):
     model = counted_classifier()

@@ -77,7 +77,7 @@ def attribute(
         targets: ``None`` for each image's predicted class, one class (name or index) for all, or one
             per image (``-1``: the predicted one).
         batch_size: model inputs per forward/backward pass (SmoothGrad and IG make ``samples`` or
-            ``steps`` inputs per image); ``None``: 8 images of 224 px worth of pixels on a CPU, 64 on a GPU.
+            ``steps`` inputs per image); ``None``: 4 images of 224 px worth of pixels on a CPU, 64 on a GPU.
         seed: seeds SmoothGrad's noise and the ``noise`` baseline.
         accelerator, devices: where the loop runs (see :func:`netviz.optimize`).
         **options: the method's own (``steps=64, baseline="blur"``, ``samples=16, noise=0.15``,
@@ -97,19 +97,15 @@ def attribute(
         raise NetvizError(f"images of shape {tuple(pixels.shape)}: give pixels (N, 3, S, S) in [0, 1]")
     wanted = target_indices(classifier, targets, len(pixels))
     module = run_method(classifier, pixels, wanted, chosen, batch_size=batch_size, seed=seed, accelerator=accelerator, devices=devices)
-    probs = module.image_logits.float().softmax(dim=1)
-    classes = module.resolved_targets
     return AttributionResult(
         technique="saliency",
         model=classifier.name,
         sample_names=names or [f"image {i}" for i in range(len(pixels))],
         pixels=pixels,
-        targets=classes,
+        targets=module.resolved_targets,
         attributions=module.attributions,
         maps=module.maps,
-        prob_target=probs.gather(1, classes[:, None]).squeeze(1),
-        predicted=probs.argmax(dim=1),
-        prob_predicted=probs.amax(dim=1),
+        probabilities=module.image_probabilities if module.image_logits is None else module.image_probabilities(),
         method=chosen.name,
         settings=chosen.describe(),
         categories=classifier.categories,
@@ -145,7 +141,7 @@ def saliency_maps(
     run = dict(batch_size=batch_size, seed=seed, accelerator=accelerator, devices=devices, progress=progress)
     predicted_run = run_method(classifier, images.pixels, torch.full((len(images),), PREDICTED), chosen, **run)
     predicted = predicted_run.resolved_targets
-    probs = predicted_run.image_logits.float().softmax(dim=1)
+    probs = predicted_run.image_probabilities()
     known = images.labels >= 0
     map_true = predicted_run.maps.clone()
     wrong = known & (images.labels != predicted)  # elsewhere the true-class map is the predicted one

@@ -15,15 +15,15 @@ import torch
 
 from netviz.errors import check_int
 from netviz.models import Classifier
-from netviz.techniques.base import InputOptimizer
+from netviz.techniques.base import CPU_CHUNK_PIXELS, InputOptimizer
 from netviz.techniques.saliency.gradient import Gradient
 from netviz.techniques.saliency.method import AttributionMethod
 
 PREDICTED = -1  # a target meaning "the class the model predicts for this image"
-# The pixels of one forward/backward pass when batch_size is not given: 8 images of 224 px on a CPU,
-# where a larger batch is slower per input (efficientnet_lite0, 1 thread, forward and backward: 50, 56,
-# 72 ms per input at batches of 8, 16, 32: caches), 64 on a GPU.
-CHUNK_PIXELS = {"cpu": 8 * 224 * 224, "gpu": 64 * 224 * 224}
+# The pixels of one forward/backward pass when batch_size is not given: on a CPU the shared loop's
+# cache-sized chunk (4 images of 224 px: efficientnet_lite0, 1 thread, forward and backward, about 37
+# ms per input at batches of 2-4, 47 at 8, 65 at 16), 64 images of 224 px on a GPU.
+CHUNK_PIXELS = {"cpu": CPU_CHUNK_PIXELS, "gpu": 64 * 224 * 224}
 
 
 def default_batch_size(accelerator: str, side: int) -> int:
@@ -87,13 +87,24 @@ class Saliency(InputOptimizer):
 
     def on_train_start(self) -> None:
         # On the loop's device: the method's per-run state, and the images' own logits when no pass
-        # sees the images themselves (they resolve the predicted class).
+        # sees the images themselves and a target is "the predicted class" (they resolve it). With
+        # every target given, that pass waits until someone asks (:meth:`image_probabilities`).
         self.generator = torch.Generator(device=self.images.device).manual_seed(self.seed)
         self.method.prepare(self.images, self.classifier, self.generator)
-        if self.expands:
-            with torch.no_grad():
-                self.image_logits = self.classifier(self.images)
+        if self.expands and bool((self.targets < 0).any()):
+            self.image_logits = self.logits_of_images()
             self._resolve(torch.arange(len(self.images), device=self.images.device), self.image_logits)
+
+    @torch.no_grad()
+    def logits_of_images(self) -> torch.Tensor:
+        """The images' own logits ``(N, C)``: one no-grad pass per chunk, where the module is now."""
+        return torch.cat([self.classifier(chunk) for chunk in self.images.split(self.chunk)])
+
+    def image_probabilities(self) -> torch.Tensor:
+        """Each image's softmax ``(N, C)``, from the loop's passes, or from one more pass made now."""
+        if self.image_logits is None:
+            self.image_logits = self.logits_of_images()
+        return self.image_logits.float().softmax(dim=1)
 
     def _resolve(self, images: torch.Tensor, logits: torch.Tensor) -> None:
         wanted = self.targets[images]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Optional
 
@@ -44,6 +45,9 @@ class AttributionResult(Evaluated, Result):
         targets: ``(N,)`` the class each attribution explains.
         attributions: ``(N, 3, S, S)`` per input value, in the model's normalized input space.
         maps: ``(N, S, S)`` one value per pixel (see each method's ``to_map``).
+        probabilities: ``(N, C)`` each image's softmax, or what computes it when first asked: a
+            method whose passes never see the images themselves (SmoothGrad, IG) makes the pass
+            over them only for a result that is read (``prob_target`` and the like), as Captum makes none.
         prob_target: ``(N,)`` softmax probability of the target.
         predicted, prob_predicted: ``(N,)`` the predicted class and its probability.
         method: the method's name (``integrated_gradients``); ``settings`` its caption text.
@@ -54,13 +58,29 @@ class AttributionResult(Evaluated, Result):
     targets: torch.Tensor
     attributions: torch.Tensor
     maps: torch.Tensor
-    prob_target: torch.Tensor
-    predicted: torch.Tensor
-    prob_predicted: torch.Tensor
+    probabilities: torch.Tensor | Callable[[], torch.Tensor]
     method: str
     settings: str
     categories: list[str]
     evaluation: Optional["EvaluationResult"] = None
+
+    @property
+    def image_probabilities(self) -> torch.Tensor:
+        if callable(self.probabilities):
+            self.probabilities = self.probabilities()
+        return self.probabilities
+
+    @property
+    def prob_target(self) -> torch.Tensor:
+        return self.image_probabilities.gather(1, self.targets[:, None]).squeeze(1)
+
+    @property
+    def predicted(self) -> torch.Tensor:
+        return self.image_probabilities.argmax(dim=1)
+
+    @property
+    def prob_predicted(self) -> torch.Tensor:
+        return self.image_probabilities.amax(dim=1)
 
     def metrics(self) -> dict[str, float]:
         return {
