@@ -145,6 +145,6 @@ def test_a_methods_multirun_leaves_its_comparison_figures_on_the_parent(tracking
             np.testing.assert_allclose(line.y, np.mean(curves, axis=0), rtol=1e-12)
             assert line.auc == child.metrics[f"{name}_auc"]
             # the AUC in the legend is the area under the plotted mean curve (the child's trapezoid over 0..1)
-            assert line.auc == pytest.approx(np.trapezoid(line.y, line.x), abs=1e-9)
+            assert line.auc == pytest.approx(np.trapezoid(line.y, line.x), abs=1e-6)  # float32 on the child
     table = open(client.download_artifacts(parent.info.run_id, "summary.csv", str(tmp_path))).read().splitlines()
     assert len(table) == 3 and "deletion_auc" in table[0] and "randomization_spearman" in table[0]
