@@ -5,10 +5,12 @@ logged here by hand with known values, and a real multirun of ``python run.py``)
 from __future__ import annotations
 
 import json
+import sys
 
 import numpy as np
 import pytest
 from mlflow import MlflowClient
+from mlflow.entities import Metric
 from PIL import Image
 
 from netviz.evaluation.sweep_figures import evaluation_figures, mean_lines, strip_cells
@@ -32,17 +34,16 @@ def log_child(client: MlflowClient, experiment: str, parent: str, method: str, t
     client.log_param(run_id, "saliency.method", method)
     client.log_param(run_id, "saliency.evaluation.eps", "[2, 8]")
     logged = {"curves": {}, "metrics": {}, "cells": {}}
+    points = []
     for name, length in (("deletion", STEPS + 1), ("insertion", STEPS + 1), ("randomization_spearman", BLOCKS)):
         logged["curves"][name] = rng.random((len(SAMPLES), length))
         for sample, curve in zip(SAMPLES, logged["curves"][name]):
-            for step, value in enumerate(curve):
-                client.log_metric(run_id, f"{name}_curve/{sample}", float(value), step=step)
+            points += [Metric(f"{name}_curve/{sample}", float(value), 0, step) for step, value in enumerate(curve)]
     metrics = {"deletion_auc": rng.random(), "insertion_auc": rng.random(), "randomization_spearman": rng.random()}
     for budget in BUDGETS:
         metrics[f"fragility_topk_eps{budget}"] = rng.random()
         metrics.update({f"fragility_topk_eps{budget}/{sample}": rng.random() for sample in SAMPLES})
-    for key, value in metrics.items():
-        client.log_metric(run_id, key, float(value))
+    client.log_batch(run_id, metrics=points + [Metric(key, float(value), 0, 0) for key, value in metrics.items()])
     logged["metrics"] = metrics
     panels = tmp_path / method / "panels"
     panels.mkdir(parents=True)
@@ -55,10 +56,12 @@ def log_child(client: MlflowClient, experiment: str, parent: str, method: str, t
     return logged
 
 
-def synthetic_sweep(tmp_path, technique: str = "saliency"):
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    client = MlflowClient(uri)
-    experiment = client.create_experiment("sweep", artifact_location=(tmp_path / "artifacts").as_uri())
+def synthetic_sweep(tmp_path, technique: str = "saliency", uri: str | None = None):
+    """A parent and two children (``gradient``, ``gradcam``) logged by hand into ``uri`` (a fresh SQLite store)."""
+    client = MlflowClient(uri or f"sqlite:///{tmp_path / 'mlflow.db'}")
+    location = None if uri else (tmp_path / "artifacts").as_uri()  # a server keeps its own artifacts
+    uri = uri or f"sqlite:///{tmp_path / 'mlflow.db'}"
+    experiment = client.create_experiment("sweep", artifact_location=location)
     parent = client.create_run(experiment, tags={"netviz.sweep": "parent"}).info.run_id
     rng = np.random.default_rng(0)
     logged = {method: log_child(client, experiment, parent, method, technique, rng, tmp_path) for method in ("gradient", "gradcam")}
@@ -84,7 +87,26 @@ def test_strips_split_back_into_the_pictures_side_by_side_joined():
 
 def test_the_parent_figures_plot_each_childs_logged_curves_values_and_panels(tmp_path):
     uri, parent, logged = synthetic_sweep(tmp_path)
-    figures = evaluation_figures(uri, find_children(uri, parent))
+    assert_figures_show(evaluation_figures(uri, find_children(uri, parent)), logged)
+
+
+@pytest.mark.slow
+def test_the_parent_figures_read_the_children_through_an_mlflow_server(tmp_path):
+    from tests.test_launchers import answers, free_port, server
+
+    port = free_port()
+    command = [
+        sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+        "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}", "--artifacts-destination", str(tmp_path / "served"),
+    ]
+    uri = f"http://127.0.0.1:{port}"
+    with server(command, lambda: answers(f"{uri}/health")):
+        uri, parent, logged = synthetic_sweep(tmp_path, uri=uri)
+        assert_figures_show(evaluation_figures(uri, find_children(uri, parent)), logged)
+
+
+def assert_figures_show(figures: dict, logged: dict) -> None:
+    """Each figure plots what each child logged: its mean curves and AUC, its panels' pictures, its values."""
     assert set(figures) == {"deletion", "insertion", "randomization_curve", "randomization", "fragility"}
     for name in ("deletion", "insertion"):
         (axes,) = figures[name].axes
