@@ -6,7 +6,7 @@ Its parent run gets, next to the generic summary (:func:`netviz.sweep.write_summ
 - ``summary/deletion.png``, ``summary/insertion.png``: each method's mean probability curve over the
   images (Petsiuk et al. 2018), one line per method, its AUC (the child's ``deletion_auc``) in the legend;
 - ``summary/randomization_curve.png``: the similarity of each method's maps to the trained model's
-  after each cascade step (Adebayo et al. 2018), one line per method and measure;
+  after each cascade step (Adebayo et al. 2018), a plot per measure (Spearman, SSIM, HOG), a line per method;
 - ``summary/randomization.png``: the first image's maps along the cascade, one row per method;
 - ``summary/fragility.png``: the first image's map and its map after the top-k attack at each budget
   (Ghorbani et al. 2019), one row per method, each titled with its top-k intersection.
@@ -83,14 +83,16 @@ def method_labels(runs: Sequence[RunRecord]) -> list[str]:
     return [run.params.get("saliency.method", run.run_name) for run in runs]
 
 
-def image_curves(uri: str, run: RunRecord, name: str) -> dict[str, np.ndarray]:
-    """``{metric_name(sample): values by step}``: a run's logged per-image curves ``<name>_curve/<sample>``."""
+def image_curves(uri: str, run: RunRecord, name: str, samples: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+    """``{metric_name(sample): values by step}``: a run's logged per-image curves ``<name>_curve/<sample>``
+    (of every image, or of ``samples``)."""
     from mlflow import MlflowClient
 
     client = MlflowClient(uri)
     prefix = f"{name}_curve/"
+    wanted = None if samples is None else {prefix + metric_name(sample) for sample in samples}
     curves = {}
-    for key in sorted(k for k in run.metrics if k.startswith(prefix)):
+    for key in sorted(k for k in run.metrics if k.startswith(prefix) and (wanted is None or k in wanted)):
         history = sorted(client.get_metric_history(run.run_id, key), key=lambda m: m.step)
         curves[key[len(prefix):]] = np.array([m.value for m in history], dtype=np.float64)
     return curves
@@ -184,7 +186,7 @@ def cascade_grid(uri: str, runs: Sequence[RunRecord]):
         sample = shown_sample(uri, run)
         maps = strip_cells(strip)
         image = download_panel(uri, run, sample) if sample else None
-        spearman = image_curves(uri, run, "randomization_spearman").get(metric_name(sample or ""), [])
+        spearman = image_curves(uri, run, "randomization_spearman", [sample] if sample else []).get(metric_name(sample or ""), [])
         cells.append([None if image is None else strip_cells(image)[0], *maps])
         titles.append(["", "", *(f"ρ {value:.2f}" for value in spearman[: len(maps) - 1])])
         labels.append(label)
