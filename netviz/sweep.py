@@ -7,7 +7,9 @@ the sweep's command line and swept keys, and hands its id to the jobs (environme
 the sweep folder for launchers on other machines). When the multirun ends, the parent gets the
 summary: the grid of the children's final images (rows and columns from the swept values, as
 :mod:`netviz.compose` lays them out) and a table of their key metrics (``summary.csv`` and an MLflow
-table, ``summary.json``); a report figure's multirun also leaves its figure there. A sweep with a
+table, ``summary.json``); a report figure's multirun also leaves its figure there. A sweep of
+evaluated saliency runs (``saliency.evaluate=[...]``) also gets the figures comparing its methods
+under ``summary/`` (:mod:`netviz.evaluation.sweep_figures`). A sweep with a
 failed job still gets its summary, the parent ends ``FAILED``, and the command exits 1 with a
 one-line account.
 """
@@ -36,6 +38,7 @@ log = logging.getLogger("netviz")
 PARENT_FILE = ".netviz_parent_run"
 PARENT_ENV = "NETVIZ_PARENT_RUN_ID"
 SWEPT_ENV = "NETVIZ_SWEPT_KEYS"
+SUMMARY_FOLDER = "summary"  # the parent's artifact folder for a sweep's own figures (beside grid.png)
 _UID = uuid.uuid4().hex[:6]
 
 
@@ -164,11 +167,13 @@ class SweepCallback(Callback):
 
         client = MlflowClient(self.uri)
         status = "FAILED" if failed else "FINISHED"
+        written: dict[str, Path] = {}
         try:
             with tempfile.TemporaryDirectory(prefix="netviz-sweep-") as tmp:
                 written = write_summary(self.uri, self.parent, Path(tmp), title=_caption(config))
                 for path in written.values():
-                    client.log_artifact(self.parent, str(path))
+                    folder = path.parent.relative_to(tmp).as_posix()
+                    client.log_artifact(self.parent, str(path), None if folder == "." else folder)
                 table = written.get("table")
                 if table is not None:
                     rows = list(csv.DictReader(table.open()))
@@ -181,6 +186,10 @@ class SweepCallback(Callback):
             print(f"netviz: error: the sweep's summary could not be written to {self.uri}: {exc}".splitlines()[0], file=sys.stderr)
         client.set_terminated(self.parent, status=status)
         print(f"netviz: sweep logged to {self.uri}: {run_link(self.experiment_id, self.parent)}", file=sys.stderr)
+        figures = [f"{SUMMARY_FOLDER}/{path.name}" for path in written.values() if path.parent.name == SUMMARY_FOLDER]
+        if figures:
+            where = client.get_run(self.parent).info.artifact_uri.removeprefix("file://")
+            print(f"netviz: sweep figures in {where}: {', '.join(figures)}", file=sys.stderr)
 
 
 def _caption(config: DictConfig) -> str | None:
@@ -191,7 +200,10 @@ def _caption(config: DictConfig) -> str | None:
 def write_summary(uri: str, parent: str, folder: Path, title: str | None = None) -> dict[str, Path]:
     """The parent's summary files in ``folder``: ``grid.png`` (the children's final images laid out
     by the swept values) and ``summary.csv`` (a row per child: name, status, swept values, key
-    metrics). Returns ``{"grid": path, "table": path}`` for what could be drawn."""
+    metrics); for evaluated saliency children also the methods' comparison figures in
+    ``folder/summary/`` (``deletion.png``, ``insertion.png``, ``randomization_curve.png``,
+    ``randomization.png``, ``fragility.png``: :mod:`netviz.evaluation.sweep_figures`). Returns
+    ``{"grid": path, "table": path, "deletion": path, ...}`` for what could be drawn."""
     from netviz.compose import find_children, metrics_table, sweep_figure
     from netviz.figures import save_figure
 
@@ -211,4 +223,8 @@ def write_summary(uri: str, parent: str, folder: Path, title: str | None = None)
     figure = sweep_figure(uri, children, title=title)
     if figure is not None:
         written["grid"] = save_figure(figure, folder / "grid.png")
+    if any(run.tags.get("technique") == "saliency" for run in children):  # the import loads the evaluation (torch)
+        from netviz.evaluation.sweep_figures import write_evaluation_figures
+
+        written.update(write_evaluation_figures(uri, children, folder / SUMMARY_FOLDER))
     return written
