@@ -135,9 +135,12 @@ def evaluate(
             "as_is": adversarial if attacked and leaves_range else None,
             # Another model judges the saved 8-bit image, as a user would hand it over (transfer).
             "valid": valid if attacked else saved,
-            "png": saved if attacked and png else None,
+            # An image already on the 8-bit grid (FGSM from 8-bit images) is its own PNG: judged once.
+            "png": saved if attacked and png and not torch.equal(saved, valid) else None,
         }
         found = classify(model, inputs)
+        if attacked and png:
+            found.setdefault("png", found["valid"])
         found["clean"] = clean_logits[model.name] if model.name in clean_logits else found.pop("clean")[pairs]
         if attacked:
             found.setdefault("as_is", found["valid"])

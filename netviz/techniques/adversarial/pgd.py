@@ -27,6 +27,11 @@ class PGDAttack(AdversarialAttack):
         norm: ``linf`` or ``l2`` (:mod:`netviz.techniques.adversarial.budgets`).
         random_start: start from a random point of the eps-ball.
         seed: seeds the random start.
+
+    From 8-bit images (every pixel a multiple of 1/255), with whole-unit ``eps`` and ``step_size``
+    and no random start, every L-infinity iterate is an 8-bit image too: each step is put back
+    exactly on the 8-bit grid (float rounding moves it by about 1e-8). The result then *is* the
+    PNG it saves, and the PNG check needs no pass of its own (FGSM's second verdict).
     """
 
     space = "pixels"
@@ -45,6 +50,10 @@ class PGDAttack(AdversarialAttack):
         self.budget, self.norm = budget(norm, eps), norm
         self.eps, self.step_size, self.seed = float(eps) / 255, float(step_size) / 255, int(seed)
         self.register_buffer("origin", self.x.clone())
+        self.on_8bit_grid = (
+            norm == "linf" and not random_start and float(eps).is_integer() and float(step_size).is_integer()
+            and torch.equal(snap_to_8bit(self.x), self.x)
+        )
         if random_start:
             self.x = self.budget.random_start(self.x, torch.Generator().manual_seed(self.seed))
 
@@ -78,4 +87,11 @@ class PGDAttack(AdversarialAttack):
         return log_prob if self.targeted else -log_prob
 
     def update(self, x, grad, step):
-        return self.project(x + self.step_size * self.budget.direction(grad))
+        moved = self.project(x + self.step_size * self.budget.direction(grad))
+        return snap_to_8bit(moved) if self.on_8bit_grid else moved
+
+
+def snap_to_8bit(pixels: torch.Tensor) -> torch.Tensor:
+    """Pixels in [0, 1] rounded to the nearest multiple of 1/255, on their device (bit for bit what
+    :func:`~netviz.techniques.adversarial.evaluation.png_round_trip` loads back from an 8-bit PNG)."""
+    return pixels.mul(255).round().div(255)

@@ -43,3 +43,25 @@ def test_each_model_sees_each_image_once_outside_the_attacks_steps(method, steps
     rows = torch.cat([*passes, first_step]).flatten(1)
     repeats_in_first_step = 0 if method == "pgd" else 2
     assert len(torch.unique(rows, dim=0)) == len(rows) - repeats_in_first_step, "an image was judged twice"
+
+
+def test_fgsm_from_8bit_images_is_its_own_png_and_is_judged_once():
+    from netviz.techniques.adversarial import png_round_trip
+
+    model = tiny_classifier(seed=0)
+    pixels = torch.randint(0, 256, (2, 3, 16, 16), generator=torch.Generator().manual_seed(3)).float() / 255
+    images = ImageSet(pixels, torch.tensor([4, 7]), ["a", "b"])
+    calls, handle = count_passes(model)
+    try:
+        result = make_fooling_images(model, images, None, method="fgsm", targeted=False, untargeted_from="label", eps=8, **CPU)
+    finally:
+        handle.remove()
+    # A plain FGSM step (Goodfellow et al. 2015) on the same model: the same image up to float rounding.
+    x = pixels.clone().requires_grad_()
+    loss = -model(model.normalize(x)).log_softmax(dim=1).gather(1, torch.tensor([[4], [7]])).sum()
+    (grad,) = torch.autograd.grad(loss, x)
+    plain = (pixels + 8 / 255 * grad.sign()).clamp(0, 1)
+    torch.testing.assert_close(result.adversarial, plain, rtol=0, atol=1e-7)
+    assert torch.equal(png_round_trip(result.adversarial), result.adversarial)  # exactly an 8-bit image
+    assert [len(x) for x, grad in calls if not grad] == [2]  # the final images once: no second pass for their PNG
+    assert torch.equal(result.png_fooled, result.fooled)
