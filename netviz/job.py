@@ -277,6 +277,33 @@ def run_job(cfg: DictConfig, overrides: Sequence[str] | None = None):
             raise
 
 
+_previous_model: tuple[tuple, object] | None = None  # the last job's (key, classifier) in this process
+
+
+def sweep_model(name: str, weights, score: str, load):
+    """The job's classifier: the previous job's when a sweep's next job asks for the same one (same
+    name, weights file unchanged, score) and it is as loaded (frozen, in eval mode, no hook left), else
+    ``load(name, weights, score)``. Random weights (``weights=null``) are drawn per job, never reused."""
+    global _previous_model
+    stamp = None
+    if weights is not None and os.path.exists(str(weights)):
+        info = os.stat(str(weights))
+        stamp = (info.st_mtime_ns, info.st_size)
+    key = (name, None if weights is None else str(weights), score, stamp)
+    if weights is not None and _previous_model is not None and _previous_model[0] == key and _as_loaded(_previous_model[1]):
+        return _previous_model[1]
+    classifier = load(name, weights, score)
+    _previous_model = (key, classifier)
+    return classifier
+
+
+def _as_loaded(classifier) -> bool:
+    modules = list(classifier.modules())
+    return not any(p.requires_grad for p in classifier.parameters()) and not any(
+        m.training or m._forward_hooks or m._forward_pre_hooks or m._backward_hooks or m._backward_pre_hooks for m in modules
+    )
+
+
 def _compute(cfg: DictConfig, job, tracker):
     """Model, images and the technique's result (the heavy imports come after the tracker's worker
     has started, so that they overlap)."""
@@ -286,7 +313,7 @@ def _compute(cfg: DictConfig, job, tracker):
     from netviz.models import load_model
 
     seed_everything(cfg.seed, verbose=False)
-    classifier = load_model(cfg.model.name, cfg.model.weights, cfg.model.score)
+    classifier = sweep_model(cfg.model.name, cfg.model.weights, cfg.model.score, load_model)
     data = {k: v for k, v in OmegaConf.to_container(cfg.data, resolve=True).items()}
     images = load_images(
         data.pop("source"),
