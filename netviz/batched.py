@@ -87,10 +87,12 @@ def compute_group(jobs: Sequence[PlannedJob]) -> dict:
     """Every job's result of one group, computed as one batch: ``{ahead_key: ClassVizResult}``."""
     from lightning.pytorch import seed_everything
 
+    from netviz.allocator import keep_freed_memory
     from netviz.job import job_device
     from netviz.models import load_model
     from netviz.techniques.classviz import ahead_key, class_visualization_grid, options_from_config
 
+    keep_freed_memory()  # the launcher's process computes the jobs: as a job's would
     first = jobs[0].config
     threads = first.trainer.get("threads")
     if threads:  # as the job would (the group key keeps it equal across the group): same threads, same floats

@@ -87,8 +87,10 @@ def hydra_job(cfg) -> None:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
+    from netviz.allocator import keep_freed_memory
     from netviz.job import JobInterrupted, run_job
 
+    keep_freed_memory()  # a process that runs jobs (the command, a launcher's worker): steps reuse memory
     multirun = HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
     try:
         run_job(cfg)
