@@ -213,6 +213,23 @@ def one_line(exc: BaseException) -> str:
     return line[:300]
 
 
+def reply(protocol, answer: dict):
+    """Write one answer; once the job is gone (it was killed, or exited after its interrupt), the
+    answers go nowhere and the worker goes on with its input, ending the run as asked."""
+    if protocol is None:
+        return None
+    try:
+        protocol.write(json.dumps(answer) + "\n")
+        protocol.flush()
+        return protocol
+    except (BrokenPipeError, ValueError):
+        with contextlib.suppress(OSError):  # what is left in its buffer is flushed at exit: into nothing
+            nowhere = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(nowhere, protocol.fileno())
+            os.close(nowhere)
+        return None
+
+
 def main() -> None:
     """Serve runs one after another (a sweep's jobs in one process share one worker) until the input ends."""
     # Ctrl-C in the terminal is for the job, which ends the run itself (a session of our own already
@@ -243,8 +260,7 @@ def main() -> None:
         except Exception as exc:  # noqa: BLE001 - reported to the job as one line
             failed = failed or verb == "open"
             answer = {"error": one_line(exc)}
-        protocol.write(json.dumps(answer) + "\n")
-        protocol.flush()
+        protocol = reply(protocol, answer)
         if verb == "finish":
             worker.run_id, failed = None, False  # ready for the sweep's next job
     if worker.run_id is not None:

@@ -191,6 +191,7 @@ class Tracker:
         self.experiment_id: str | None = None
         self._worker: subprocess.Popen | None = None
         self._opened = False
+        self._owed = 0  # answers the worker owes: open, log and finish each get one, in order
         self._staging: tempfile.TemporaryDirectory | None = None
         self._outbox: queue.Queue | None = None
         self._writer: threading.Thread | None = None
@@ -264,6 +265,7 @@ class Tracker:
                 self._outbox.task_done()
 
     def _send(self, verb: str, argument) -> None:
+        self._owed += 1
         self._outbox.put(json.dumps({verb: argument}) + "\n")
 
     def _request(self, verb: str, argument) -> dict:
@@ -276,6 +278,7 @@ class Tracker:
         line = self._worker.stdout.readline()
         if not line:
             raise NetvizError(f"the MLflow worker for {self.uri} stopped unexpectedly; run with debug=true for details")
+        self._owed -= 1
         answer = json.loads(line)
         if "error" in answer:
             raise NetvizError(f"cannot use the tracking store {self.uri}: {answer['error']}")
@@ -412,6 +415,11 @@ class Tracker:
                 with contextlib.suppress(NetvizError):
                     if not self._opened:
                         self.wait()
+                # A signal may have cut short the wait for an earlier answer (open, log): those come
+                # first, so that "the run is marked KILLED" is true when the job says so.
+                while self._owed > 1:
+                    with contextlib.suppress(NetvizError):
+                        self._answer()
                 self._answer()
         finally:
             # The run is complete once the worker has answered; its interpreter's shutdown (about

@@ -6,6 +6,7 @@ sent to the job's process group (as a terminal's Ctrl-C, ``timeout`` or a schedu
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -29,15 +30,16 @@ LONG_JOB = (
 )
 
 
-def start_job(*args: str, cwd: Path = ROOT) -> subprocess.Popen:
-    """``python run.py`` in a new process group of its own, as a shell would start it."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+def start_job(*args: str, cwd: Path = ROOT, env: dict | None = None, prefix: tuple[str, ...] = (), stderr=subprocess.PIPE) -> subprocess.Popen:
+    """``python run.py`` in a new process group of its own, as a shell would start it (``prefix``: a
+    command that runs it, such as ``setpriv``; ``env``: variables added to this environment)."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
     return subprocess.Popen(
-        [sys.executable, str(ROOT / "run.py"), *args],
+        [*prefix, sys.executable, str(ROOT / "run.py"), *args],
         cwd=cwd,
         env=env,
         stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stderr=stderr,
         text=True,
         start_new_session=True,
     )
@@ -214,3 +216,133 @@ def test_bad_settings_fail_in_seconds_before_any_work(args, fragment, tmp_path):
 def test_a_folder_given_as_the_store_file_is_refused(tmp_path):
     done = run_cli(f"tracking.uri=sqlite:///{tmp_path}", "model=squeezenet1_1", "model.weights=null")
     assert "is a folder" in one_line_error(done)
+
+
+# ----- a signal during final logging ---------------------------------------------------------------
+
+
+def worker_of(job: subprocess.Popen) -> int | None:
+    """The pid of the job's MLflow worker process (a child of the job), or ``None`` before it starts."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            if parent == job.pid and b"netviz.mlflow_worker" in (stat.parent / "cmdline").read_bytes():
+                return int(stat.parent.name)
+        except (OSError, ValueError, IndexError):
+            continue
+    return None
+
+
+def waits_on_the_store(job: subprocess.Popen, staging_root: Path) -> bool:
+    """Whether the job is inside final logging, waiting for its worker's answer: its result is staged
+    (:meth:`Tracker.log_result` makes ``run/`` in the job's staging folder, ``netviz-*`` under its
+    TMPDIR, once the loop is over) and its main thread sleeps in a read from a pipe (the kernel's
+    ``wchan``: ``pipe_read``, ``anon_pipe_read``, ``pipe_wait``)."""
+    try:
+        waiting_in = Path(f"/proc/{job.pid}/task/{job.pid}/wchan").read_text()
+    except OSError:
+        return False
+    return "pipe" in waiting_in and any(staging_root.glob("netviz-*/run"))
+
+
+def stall_the_store_until_final_logging(job: subprocess.Popen, staging_root: Path) -> int:
+    """Stop the job's worker as soon as it starts (the store stalls, as a hung one does) and return its
+    pid once the job's loop is over and the job waits on the store inside final logging (it cannot
+    leave it while the worker is stopped)."""
+    worker = wait_for(lambda: worker_of(job), every=0.01)
+    os.kill(worker, signal.SIGSTOP)
+    wait_for(lambda: waits_on_the_store(job, staging_root) or job.poll() is not None, every=0.02)
+    assert job.poll() is None, "the job ended while its store was stalled"
+    return worker
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds the job's worker process through /proc (Linux)")
+@pytest.mark.parametrize("signal_number, exit_status", [(signal.SIGTERM, 143), (signal.SIGINT, 130)], ids=["sigterm", "ctrl-c"])
+def test_a_signal_during_final_logging_ends_the_run_killed_and_the_next_job_works(tracking_uri, tmp_path, signal_number, exit_status):
+    """The signal reaches the job's group while the job writes its result to a stalled store, without
+    racing the job: its worker (the store's writer) is stopped from its start, as a hung store stops
+    it, so the job is held inside final logging (the result staged, waiting for the store); the job is
+    paused while the worker catches up (the run exists, RUNNING, its live points written), the worker
+    stalls again, and the signal is sent. The job may end only once the store has the run KILLED."""
+    from mlflow import MlflowClient  # noqa: F401 - imported before the job starts, so that polling is quick
+
+    staging_root = tmp_path / "tmp"
+    staging_root.mkdir()
+    stderr_file = tmp_path / "stderr.txt"
+    with open(stderr_file, "w") as stderr_sink:
+        job = start_job(
+            *LONG_JOB[:3], "iterations=10", *LONG_JOB[4:], f"tracking.uri={tracking_uri}", env={"TMPDIR": str(staging_root)}, stderr=stderr_sink
+        )
+    worker = None
+    try:
+        worker = stall_the_store_until_final_logging(job, staging_root)
+        os.kill(job.pid, signal.SIGSTOP)
+        os.kill(worker, signal.SIGCONT)
+        wait_for(lambda: step_metrics_logged(tracking_uri), every=0.05)
+        assert the_run(tracking_uri).info.status == "RUNNING"
+        os.kill(worker, signal.SIGSTOP)
+        os.killpg(job.pid, signal_number)  # pending until the job goes on, where it waited on the store
+        os.kill(job.pid, signal.SIGCONT)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            job.wait(timeout=2)
+        assert job.poll() is None, "the job ended before the store had its run's status"
+        os.kill(worker, signal.SIGCONT)
+        job.wait(timeout=60)
+        status_when_the_job_ended = the_run(tracking_uri).info.status
+        wait_for(lambda: worker_of(job) is None and not pid_exists(worker), timeout=30)
+    finally:
+        for pid in (worker, job.pid):
+            with contextlib.suppress(ProcessLookupError, TypeError):
+                os.kill(pid, signal.SIGCONT)
+        job.kill()
+    stderr = stderr_file.read_text()  # the job's and its worker's
+    assert job.returncode == exit_status, stderr[-2000:]
+    errors = [line for line in stderr.splitlines() if line.startswith("netviz: error:")]
+    assert len(errors) == 1 and "interrupted" in errors[0] and "KILLED" in errors[0], stderr[-2000:]
+    assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr and "Exception ignored" not in stderr, stderr[-2000:]
+    assert status_when_the_job_ended == "KILLED"
+    assert not any(staging_root.glob("netviz-*")), "the staging folder is left behind"
+    done = run_cli(*LONG_JOB[:3], "iterations=2", *LONG_JOB[4:], f"tracking.uri={tracking_uri}")
+    assert done.returncode == 0, done.stderr[-2000:]
+    _, runs = runs_of(tracking_uri, "classviz")
+    assert sorted(r.info.status for r in runs) == ["FINISHED", "KILLED"]
+
+
+def pid_exists(pid: int) -> bool:
+    """Whether ``pid`` is a live process (a zombie, dead but not yet reaped, counts as gone)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds the job's worker process through /proc (Linux)")
+def test_a_job_killed_during_final_logging_leaves_its_run_failed_not_running(tracking_uri, tmp_path):
+    """SIGKILL (no handler runs) while the job waits on the store for its result: the worker's answer
+    then goes to a job that is gone, and the worker still ends the run FAILED when its input ends."""
+    staging_root = tmp_path / "tmp"
+    staging_root.mkdir()
+    stderr_file = tmp_path / "stderr.txt"
+    with open(stderr_file, "w") as stderr_sink:
+        job = start_job(
+            *LONG_JOB[:3], "iterations=4", *LONG_JOB[4:], f"tracking.uri={tracking_uri}", env={"TMPDIR": str(staging_root)}, stderr=stderr_sink
+        )
+    worker = None
+    try:
+        worker = stall_the_store_until_final_logging(job, staging_root)
+        os.kill(job.pid, signal.SIGKILL)
+        job.wait(timeout=30)
+        os.kill(worker, signal.SIGCONT)  # it opens the run and answers, into a closed pipe
+        assert status_after(tracking_uri) == "FAILED"
+        wait_for(lambda: not pid_exists(worker), timeout=30)
+    finally:
+        with contextlib.suppress(ProcessLookupError, TypeError):
+            os.kill(worker, signal.SIGCONT)
+        job.kill()
+    from mlflow import MlflowClient
+
+    run = the_run(tracking_uri)
+    assert "without finishing" in MlflowClient(tracking_uri).get_run(run.info.run_id).data.tags["netviz.failure"]
+    stderr = stderr_file.read_text()
+    assert "Traceback" not in stderr and "Exception ignored" not in stderr, stderr[-2000:]
