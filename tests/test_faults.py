@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -346,3 +347,114 @@ def test_a_job_killed_during_final_logging_leaves_its_run_failed_not_running(tra
     assert "without finishing" in MlflowClient(tracking_uri).get_run(run.info.run_id).data.tags["netviz.failure"]
     stderr = stderr_file.read_text()
     assert "Traceback" not in stderr and "Exception ignored" not in stderr, stderr[-2000:]
+
+
+# ----- a store that fails mid-run ------------------------------------------------------------------
+
+UNPRIVILEGED = ("setpriv", "--bounding-set=-all", "--inh-caps=-all")  # root without capabilities: file modes bind it
+
+
+def without_privileges() -> tuple[str, ...]:
+    """A command prefix under which file permissions bind the job: none for a plain user; for root,
+    ``setpriv`` dropping every capability (root's own files stay readable, so the installed packages
+    still import); skip if root cannot drop them here."""
+    if os.geteuid() != 0:
+        return ()
+    probe = Path(tempfile.mkdtemp()) / "read-only"
+    probe.write_text("")
+    probe.chmod(0o444)
+    try:
+        tried = subprocess.run([*UNPRIVILEGED, "sh", "-c", f"echo x >> {probe}"], capture_output=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        pytest.skip("root here, and setpriv cannot start a process without capabilities: file modes do not bind root")
+    finally:
+        probe.unlink()
+        probe.parent.rmdir()
+    if tried.returncode == 0:
+        pytest.skip("root here, and dropping capabilities with setpriv does not make a read-only file unwritable")
+    return UNPRIVILEGED
+
+
+def fault_mid_loop(job: subprocess.Popen, uri: str, staging_root: Path, fault) -> None:
+    """Apply ``fault()`` to the store while the job's loop runs: the job is paused once its live step
+    metrics reach the store, checked to be still in its loop (its staging folder, made when the run is
+    opened and removed when it ends, holds no result yet), faulted, and resumed."""
+    wait_for(lambda: step_metrics_logged(uri) or job.poll() is not None, every=0.1)
+    os.kill(job.pid, signal.SIGSTOP)
+    try:
+        staging = list(staging_root.glob("netviz-*"))
+        in_loop = job.poll() is None and len(staging) == 1 and not (staging[0] / "run").exists()
+        assert in_loop, "the loop ended before the fault; give the job more iterations"
+        fault()
+    finally:
+        os.kill(job.pid, signal.SIGCONT)
+
+
+def assert_one_line_about_the_store(stderr: str, database: Path, cause: str) -> None:
+    errors = [line for line in stderr.splitlines() if line.startswith("netviz: error:")]
+    assert len(errors) == 1 and str(database) in errors[0] and cause in errors[0], stderr[-3000:]
+    for noise in ("Traceback", "autoflush", "Warning", "Exception ignored", "sqlalchemy"):
+        assert noise not in stderr, stderr[-3000:]
+
+
+STORE_JOB = (*LONG_JOB[:3], "iterations=300", *LONG_JOB[4:])  # a loop of seconds, still running when its live points show
+
+
+def test_a_store_made_read_only_mid_run_fails_the_job_in_one_line_and_the_next_job_fails_its_run(tmp_path):
+    prefix = without_privileges()
+    store, staging_root = tmp_path / "store", tmp_path / "tmp"
+    store.mkdir()
+    staging_root.mkdir()
+    database = store / "mlflow.db"
+    uri = f"sqlite:///{database}"
+
+    def read_only():
+        database.chmod(0o444)
+        store.chmod(0o555)  # nor can SQLite make its journal beside it
+
+    job = start_job(*STORE_JOB, f"tracking.uri={uri}", cwd=tmp_path, env={"TMPDIR": str(staging_root)}, prefix=prefix)
+    try:
+        fault_mid_loop(job, uri, staging_root, read_only)
+        _, stderr = job.communicate(timeout=120)
+    finally:
+        job.kill()
+        store.chmod(0o755)
+        database.chmod(0o644)
+    assert job.returncode != 0, stderr[-3000:]
+    assert_one_line_about_the_store(stderr, database, "read-only")
+    # The live points lost while the store was read-only did not stop the loop: it ran to its end.
+    assert any("classviz: 300 steps" in log.read_text() for log in (tmp_path / "outputs").rglob("*.log"))
+    assert not any(staging_root.glob("netviz-*")), "the staging folder is left behind"
+    # The job could not end its run (the store refused every write); the next job into the store does.
+    assert the_run(uri).info.status == "RUNNING"
+    done = run_cli("model=squeezenet1_1", "model.weights=null", f"tracking.uri={uri}", "trainer.accelerator=cpu", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    from mlflow import MlflowClient
+
+    run = MlflowClient(uri).get_run(the_run(uri).info.run_id)
+    assert run.info.status == "FAILED" and "without finishing" in run.data.tags["netviz.failure"]
+    _, runs = runs_of(uri, "saliency")
+    assert [r.info.status for r in runs] == ["FINISHED"]
+
+
+def test_a_store_deleted_mid_run_fails_the_job_in_one_line_saying_the_results_were_not_saved(tmp_path):
+    store, staging_root = tmp_path / "store", tmp_path / "tmp"
+    store.mkdir()
+    staging_root.mkdir()
+    database = store / "mlflow.db"
+    uri = f"sqlite:///{database}"
+    job = start_job(*STORE_JOB, f"tracking.uri={uri}", cwd=tmp_path, env={"TMPDIR": str(staging_root)})
+    try:
+        fault_mid_loop(job, uri, staging_root, database.unlink)  # SQLite goes on writing to the unlinked file
+        _, stderr = job.communicate(timeout=120)
+    finally:
+        job.kill()
+    assert job.returncode != 0
+    assert_one_line_about_the_store(stderr, database, "was deleted while the job ran; the run's results were not saved")
+    assert not any(staging_root.glob("netviz-*")), "the staging folder is left behind"
+    done = run_cli(*STORE_JOB[:3], "iterations=2", *STORE_JOB[4:], f"tracking.uri={uri}", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    # This process's MLflow still reads the deleted file through its connections for ``uri``; the
+    # same path spelled another way opens the file there now: a new store, without the lost run.
+    _, runs = runs_of(f"sqlite:///{store}/./mlflow.db", "classviz")
+    assert [(r.info.status, r.data.params["classviz.iterations"]) for r in runs] == [("FINISHED", "2")]
