@@ -16,7 +16,9 @@ request per line on stdin and answers one JSON line each on its protocol pipe:
    then the next ``open`` (a sweep's next job in the same process: one worker, one store
    connection for the whole sweep), until the input ends.
 
-Any failure answers ``{"error": "<one line>"}``. If its input ends without a ``finish`` (the job was
+Any failure answers ``{"error": "<one line>"}``, its cause read from the SQLite file as it is now
+where that says more (deleted or replaced mid-run: the results were not saved, and ``finish`` never
+answers ``ok`` then; made read-only mid-run). If its input ends without a ``finish`` (the job was
 killed, or died of an out-of-memory kill), it marks the run ``FAILED`` with the reason "job process
 ended without finishing": no run is ever left ``RUNNING`` by a dead job. Runs of this host left
 ``RUNNING`` by a process that no longer exists (its worker was killed too, or the store refused

@@ -277,6 +277,7 @@ class Tracker:
     def _answer(self) -> dict:
         line = self._worker.stdout.readline()
         if not line:
+            self._owed = 0  # nothing more will come
             raise NetvizError(f"the MLflow worker for {self.uri} stopped unexpectedly; run with debug=true for details")
         self._owed -= 1
         answer = json.loads(line)

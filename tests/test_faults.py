@@ -458,3 +458,26 @@ def test_a_store_deleted_mid_run_fails_the_job_in_one_line_saying_the_results_we
     # same path spelled another way opens the file there now: a new store, without the lost run.
     _, runs = runs_of(f"sqlite:///{store}/./mlflow.db", "classviz")
     assert [(r.info.status, r.data.params["classviz.iterations"]) for r in runs] == [("FINISHED", "2")]
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds the job's worker process through /proc (Linux)")
+def test_a_signal_while_the_store_hangs_and_its_writer_then_dies_still_ends_the_job(tracking_uri, tmp_path):
+    """SIGTERM while the job waits on a hung store; the job waits for the store's answers, then its
+    worker dies (SIGKILL): the job stops waiting at once and exits 143, its staging folder removed."""
+    staging_root = tmp_path / "tmp"
+    staging_root.mkdir()
+    job = start_job(*LONG_JOB[:3], "iterations=4", *LONG_JOB[4:], f"tracking.uri={tracking_uri}", env={"TMPDIR": str(staging_root)})
+    worker = None
+    try:
+        worker = stall_the_store_until_final_logging(job, staging_root)
+        os.killpg(job.pid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            job.wait(timeout=2)
+        assert job.poll() is None, "the job ended before its store answered"
+        os.kill(worker, signal.SIGKILL)
+        _, stderr = job.communicate(timeout=30)
+    finally:
+        job.kill()
+    assert job.returncode == 143, stderr[-2000:]
+    assert "Traceback" not in stderr, stderr[-2000:]
+    assert not any(staging_root.glob("netviz-*")), "the staging folder is left behind"
