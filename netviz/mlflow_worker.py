@@ -3,7 +3,8 @@
 It runs beside the job (``python -m netviz.mlflow_worker``), in a session of its own so that the
 terminal's Ctrl-C reaches the job and not it, so that importing MLflow and opening (or migrating)
 the store happen on another core while the job imports torch and computes. It reads one JSON
-request per line on stdin and answers one JSON line each on its protocol pipe:
+request per line on stdin and answers one JSON line each on its protocol pipe, which names the
+request it answers (``"to": "open"``, ...):
 
 1. ``{"open": {uri, experiment, artifact_location, run_name, tags, params, parent_run_id}}``
    -> ``{"run_id", "experiment_id"}``
@@ -301,7 +302,7 @@ def main() -> None:
         except Exception as exc:  # noqa: BLE001 - reported to the job as one line
             failed = failed or verb == "open"
             answer = {"error": worker.store_problem(exc)}
-        protocol = reply(protocol, answer)
+        protocol = reply(protocol, {**answer, "to": verb})
         if verb == "finish":
             worker.run_id, failed = None, False  # ready for the sweep's next job
     if worker.run_id is not None:

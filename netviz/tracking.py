@@ -191,7 +191,6 @@ class Tracker:
         self.experiment_id: str | None = None
         self._worker: subprocess.Popen | None = None
         self._opened = False
-        self._owed = 0  # answers the worker owes: open, log and finish each get one, in order
         self._staging: tempfile.TemporaryDirectory | None = None
         self._outbox: queue.Queue | None = None
         self._writer: threading.Thread | None = None
@@ -265,22 +264,26 @@ class Tracker:
                 self._outbox.task_done()
 
     def _send(self, verb: str, argument) -> None:
-        self._owed += 1
         self._outbox.put(json.dumps({verb: argument}) + "\n")
 
     def _request(self, verb: str, argument) -> dict:
         """Send a request after everything queued before it, and wait for its answer."""
         self._send(verb, argument)
         self._outbox.join()
-        return self._answer()
+        return self._answer(verb)
 
-    def _answer(self) -> dict:
-        line = self._worker.stdout.readline()
-        if not line:
-            self._owed = 0  # nothing more will come
-            raise NetvizError(f"the MLflow worker for {self.uri} stopped unexpectedly; run with debug=true for details")
-        self._owed -= 1
-        answer = json.loads(line)
+    def _answer(self, verb: str) -> dict:
+        """The worker's answer to the ``verb`` request. Answers to earlier requests come first when a
+        signal cut short the wait for them (the job then goes straight to ``finish``): they are skipped,
+        so that "the run is marked KILLED" is true when the job says so."""
+        while True:
+            line = self._worker.stdout.readline()
+            if not line:
+                raise NetvizError(f"the MLflow worker for {self.uri} stopped unexpectedly; run with debug=true for details")
+            with contextlib.suppress(ValueError):  # a line that a signal cut in two
+                answer = json.loads(line)
+                if answer.get("to") == verb:
+                    break
         if "error" in answer:
             raise NetvizError(f"cannot use the tracking store {self.uri}: {answer['error']}")
         return answer
@@ -298,7 +301,7 @@ class Tracker:
         if not self._opened:
             self._opened = True
             self._outbox.join()
-            answer = self._answer()
+            answer = self._answer("open")
             self.run_id, self.experiment_id = answer.get("run_id"), answer.get("experiment_id")
             self.skipped = answer.get("skipped")
             self.swept_keys = answer.get("swept_keys")
@@ -416,12 +419,7 @@ class Tracker:
                 with contextlib.suppress(NetvizError):
                     if not self._opened:
                         self.wait()
-                # A signal may have cut short the wait for an earlier answer (open, log): those come
-                # first, so that "the run is marked KILLED" is true when the job says so.
-                while self._owed > 1:
-                    with contextlib.suppress(NetvizError):
-                        self._answer()
-                self._answer()
+                self._answer("finish")
         finally:
             # The run is complete once the worker has answered; its interpreter's shutdown (about
             # half a second of MLflow teardown) is not waited for.

@@ -221,6 +221,31 @@ def test_a_folder_given_as_the_store_file_is_refused(tmp_path):
 
 # ----- a signal during final logging ---------------------------------------------------------------
 
+needs_proc = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="watches the job and its worker through /proc (Linux)")
+
+
+def classviz_job(iterations: int) -> tuple[str, ...]:
+    return (*LONG_JOB[:3], f"iterations={iterations}", *LONG_JOB[4:])
+
+
+def start_observed_job(tmp_path: Path, uri: str, iterations: int) -> tuple[subprocess.Popen, Path, Path]:
+    """``(job, its staging root, its stderr file)``: a classviz job whose staging folder is made in
+    ``tmp_path/tmp`` (its TMPDIR), and whose stderr, and its worker's, go to ``tmp_path/stderr.txt``."""
+    staging_root, stderr_file = tmp_path / "tmp", tmp_path / "stderr.txt"
+    staging_root.mkdir()
+    with open(stderr_file, "w") as stderr_sink:
+        job = start_job(*classviz_job(iterations), f"tracking.uri={uri}", env={"TMPDIR": str(staging_root)}, stderr=stderr_sink)
+    return job, staging_root, stderr_file
+
+
+def pid_exists(pid: int) -> bool:
+    """Whether ``pid`` is a live process (a zombie, dead but not yet reaped, counts as gone)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")
+
 
 def worker_of(job: subprocess.Popen) -> int | None:
     """The pid of the job's MLflow worker process (a child of the job), or ``None`` before it starts."""
@@ -257,7 +282,7 @@ def stall_the_store_until_final_logging(job: subprocess.Popen, staging_root: Pat
     return worker
 
 
-@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds the job's worker process through /proc (Linux)")
+@needs_proc
 @pytest.mark.parametrize("signal_number, exit_status", [(signal.SIGTERM, 143), (signal.SIGINT, 130)], ids=["sigterm", "ctrl-c"])
 def test_a_signal_during_final_logging_ends_the_run_killed_and_the_next_job_works(tracking_uri, tmp_path, signal_number, exit_status):
     """The signal reaches the job's group while the job writes its result to a stalled store, without
@@ -267,13 +292,7 @@ def test_a_signal_during_final_logging_ends_the_run_killed_and_the_next_job_work
     stalls again, and the signal is sent. The job may end only once the store has the run KILLED."""
     from mlflow import MlflowClient  # noqa: F401 - imported before the job starts, so that polling is quick
 
-    staging_root = tmp_path / "tmp"
-    staging_root.mkdir()
-    stderr_file = tmp_path / "stderr.txt"
-    with open(stderr_file, "w") as stderr_sink:
-        job = start_job(
-            *LONG_JOB[:3], "iterations=10", *LONG_JOB[4:], f"tracking.uri={tracking_uri}", env={"TMPDIR": str(staging_root)}, stderr=stderr_sink
-        )
+    job, staging_root, stderr_file = start_observed_job(tmp_path, tracking_uri, iterations=10)
     worker = None
     try:
         worker = stall_the_store_until_final_logging(job, staging_root)
@@ -290,7 +309,7 @@ def test_a_signal_during_final_logging_ends_the_run_killed_and_the_next_job_work
         os.kill(worker, signal.SIGCONT)
         job.wait(timeout=60)
         status_when_the_job_ended = the_run(tracking_uri).info.status
-        wait_for(lambda: worker_of(job) is None and not pid_exists(worker), timeout=30)
+        wait_for(lambda: not pid_exists(worker), timeout=30)  # its stderr is complete
     finally:
         for pid in (worker, job.pid):
             with contextlib.suppress(ProcessLookupError, TypeError):
@@ -303,32 +322,17 @@ def test_a_signal_during_final_logging_ends_the_run_killed_and_the_next_job_work
     assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr and "Exception ignored" not in stderr, stderr[-2000:]
     assert status_when_the_job_ended == "KILLED"
     assert not any(staging_root.glob("netviz-*")), "the staging folder is left behind"
-    done = run_cli(*LONG_JOB[:3], "iterations=2", *LONG_JOB[4:], f"tracking.uri={tracking_uri}")
+    done = run_cli(*classviz_job(2), f"tracking.uri={tracking_uri}")
     assert done.returncode == 0, done.stderr[-2000:]
     _, runs = runs_of(tracking_uri, "classviz")
     assert sorted(r.info.status for r in runs) == ["FINISHED", "KILLED"]
 
 
-def pid_exists(pid: int) -> bool:
-    """Whether ``pid`` is a live process (a zombie, dead but not yet reaped, counts as gone)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state not in ("Z", "X")
-
-
-@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds the job's worker process through /proc (Linux)")
+@needs_proc
 def test_a_job_killed_during_final_logging_leaves_its_run_failed_not_running(tracking_uri, tmp_path):
     """SIGKILL (no handler runs) while the job waits on the store for its result: the worker's answer
     then goes to a job that is gone, and the worker still ends the run FAILED when its input ends."""
-    staging_root = tmp_path / "tmp"
-    staging_root.mkdir()
-    stderr_file = tmp_path / "stderr.txt"
-    with open(stderr_file, "w") as stderr_sink:
-        job = start_job(
-            *LONG_JOB[:3], "iterations=4", *LONG_JOB[4:], f"tracking.uri={tracking_uri}", env={"TMPDIR": str(staging_root)}, stderr=stderr_sink
-        )
+    job, staging_root, stderr_file = start_observed_job(tmp_path, tracking_uri, iterations=4)
     worker = None
     try:
         worker = stall_the_store_until_final_logging(job, staging_root)
@@ -397,7 +401,7 @@ def assert_one_line_about_the_store(stderr: str, database: Path, cause: str) -> 
         assert noise not in stderr, stderr[-3000:]
 
 
-STORE_JOB = (*LONG_JOB[:3], "iterations=300", *LONG_JOB[4:])  # a loop of seconds, still running when its live points show
+STORE_JOB = classviz_job(300)  # a loop of seconds, still running when its live points show
 
 
 def test_a_store_made_read_only_mid_run_fails_the_job_in_one_line_and_the_next_job_fails_its_run(tmp_path):
@@ -452,7 +456,7 @@ def test_a_store_deleted_mid_run_fails_the_job_in_one_line_saying_the_results_we
     assert job.returncode != 0
     assert_one_line_about_the_store(stderr, database, "was deleted while the job ran; the run's results were not saved")
     assert not any(staging_root.glob("netviz-*")), "the staging folder is left behind"
-    done = run_cli(*STORE_JOB[:3], "iterations=2", *STORE_JOB[4:], f"tracking.uri={uri}", cwd=tmp_path)
+    done = run_cli(*classviz_job(2), f"tracking.uri={uri}", cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
     # This process's MLflow still reads the deleted file through its connections for ``uri``; the
     # same path spelled another way opens the file there now: a new store, without the lost run.
@@ -460,13 +464,11 @@ def test_a_store_deleted_mid_run_fails_the_job_in_one_line_saying_the_results_we
     assert [(r.info.status, r.data.params["classviz.iterations"]) for r in runs] == [("FINISHED", "2")]
 
 
-@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds the job's worker process through /proc (Linux)")
+@needs_proc
 def test_a_signal_while_the_store_hangs_and_its_writer_then_dies_still_ends_the_job(tracking_uri, tmp_path):
     """SIGTERM while the job waits on a hung store; the job waits for the store's answers, then its
     worker dies (SIGKILL): the job stops waiting at once and exits 143, its staging folder removed."""
-    staging_root = tmp_path / "tmp"
-    staging_root.mkdir()
-    job = start_job(*LONG_JOB[:3], "iterations=4", *LONG_JOB[4:], f"tracking.uri={tracking_uri}", env={"TMPDIR": str(staging_root)})
+    job, staging_root, stderr_file = start_observed_job(tmp_path, tracking_uri, iterations=4)
     worker = None
     try:
         worker = stall_the_store_until_final_logging(job, staging_root)
@@ -475,9 +477,10 @@ def test_a_signal_while_the_store_hangs_and_its_writer_then_dies_still_ends_the_
             job.wait(timeout=2)
         assert job.poll() is None, "the job ended before its store answered"
         os.kill(worker, signal.SIGKILL)
-        _, stderr = job.communicate(timeout=30)
+        job.wait(timeout=30)
     finally:
         job.kill()
+    stderr = stderr_file.read_text()
     assert job.returncode == 143, stderr[-2000:]
     assert "Traceback" not in stderr, stderr[-2000:]
     assert not any(staging_root.glob("netviz-*")), "the staging folder is left behind"
