@@ -3,7 +3,8 @@
 It runs beside the job (``python -m netviz.mlflow_worker``), in a session of its own so that the
 terminal's Ctrl-C reaches the job and not it, so that importing MLflow and opening (or migrating)
 the store happen on another core while the job imports torch and computes. It reads one JSON
-request per line on stdin and answers one JSON line each on its protocol pipe:
+request per line on stdin and answers one JSON line each on its protocol pipe, which names the
+request it answers (``"to": "open"``, ...):
 
 1. ``{"open": {uri, experiment, artifact_location, run_name, tags, params, parent_run_id}}``
    -> ``{"run_id", "experiment_id"}``
@@ -16,11 +17,13 @@ request per line on stdin and answers one JSON line each on its protocol pipe:
    then the next ``open`` (a sweep's next job in the same process: one worker, one store
    connection for the whole sweep), until the input ends.
 
-Any failure answers ``{"error": "<one line>"}``. If its input ends without a ``finish`` (the job was
+Any failure answers ``{"error": "<one line>"}``, its cause read from the SQLite file as it is now
+where that says more (deleted or replaced mid-run: the results were not saved, and ``finish`` never
+answers ``ok`` then; made read-only mid-run). If its input ends without a ``finish`` (the job was
 killed, or died of an out-of-memory kill), it marks the run ``FAILED`` with the reason "job process
 ended without finishing": no run is ever left ``RUNNING`` by a dead job. Runs of this host left
-``RUNNING`` by a process that no longer exists (its worker was killed too) are marked the same way
-when the next job opens the same experiment.
+``RUNNING`` by a process that no longer exists (its worker was killed too, or the store refused
+every write until the job had ended) are marked the same way when the next job opens the store.
 """
 
 from __future__ import annotations
@@ -86,11 +89,14 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-def fail_abandoned_runs(client, experiment_id: str) -> None:
-    """Mark ``FAILED`` the runs of this host left ``RUNNING`` by job processes that no longer exist."""
+def fail_abandoned_runs(client) -> None:
+    """Mark ``FAILED`` the runs of this host, in every experiment of the store, left ``RUNNING`` by
+    job processes that no longer exist (killed with their worker, or ended while the store refused
+    every write, as a read-only one does)."""
     host = socket.gethostname()
+    experiment_ids = [experiment.experiment_id for experiment in client.search_experiments()]
     runs = client.search_runs(
-        [experiment_id],
+        experiment_ids,
         filter_string=f"attributes.status = 'RUNNING' and tags.`{HOST_TAG}` = '{host}'",
         max_results=200,
     )
@@ -101,11 +107,43 @@ def fail_abandoned_runs(client, experiment_id: str) -> None:
             client.set_terminated(run.info.run_id, status="FAILED")
 
 
+def file_identity(path: str | None) -> tuple[int, int] | None:
+    """``(device, inode)`` of the file at ``path``, or ``None`` if there is none."""
+    if path is None:
+        return None
+    try:
+        found = os.stat(path)
+    except OSError:
+        return None
+    return found.st_dev, found.st_ino
+
+
 class Worker:
     def __init__(self) -> None:
         self.client = None
         self.uri: str | None = None
         self.run_id: str | None = None
+        self.database: str | None = None  # the SQLite file the client's connections write to
+        self.database_identity: tuple[int, int] | None = None
+
+    def lost_store(self) -> str | None:
+        """Why the run cannot be in the store any more, or ``None``: its SQLite file was deleted or
+        replaced since the store was opened (SQLite's open connections still write to the old file,
+        which nobody will read again)."""
+        if self.database_identity is None or file_identity(self.database) == self.database_identity:
+            return None
+        what = "deleted" if not os.path.exists(self.database) else "replaced by another file"
+        return f"its database file was {what} while the job ran; the run's results were not saved"
+
+    def store_problem(self, error: BaseException) -> str:
+        """A failed write's cause in one line, from the SQLite file as it is now when that says more
+        than SQLite does (a file made read-only mid-transaction fails as a "disk I/O error")."""
+        lost = self.lost_store()
+        if lost:
+            return lost
+        if self.database is not None and not all(os.access(p, os.W_OK) for p in (self.database, os.path.dirname(self.database))):
+            return "the store became read-only while the job ran (its database file or folder cannot be written)"
+        return one_line(error)
 
     def open(
         self, uri, experiment, artifact_location, run_name, tags, params, database=None, parent_run_id=None, skip_if_finished=None
@@ -119,6 +157,7 @@ class Worker:
             experiment_id = found.experiment_id if found else client.create_experiment(experiment, artifact_location=artifact_location)
         else:
             client, experiment_id = open_experiment(uri, experiment, artifact_location, database)
+            self.database, self.database_identity = database, file_identity(database)
         if skip_if_finished:
             done = client.search_runs(
                 [experiment_id],
@@ -128,7 +167,7 @@ class Worker:
             if done:
                 return {"skipped": done[0].info.run_id, "experiment_id": experiment_id}
         with contextlib.suppress(Exception):  # tidying up others' runs never fails this one
-            fail_abandoned_runs(client, experiment_id)
+            fail_abandoned_runs(client)
         tags = dict(tags)
         swept = None
         if not parent_run_id and tags.get("sweep_id"):  # a launcher on another machine: find it in the store
@@ -173,6 +212,9 @@ class Worker:
         return {"ok": True}
 
     def finish(self, status: str, reason: str | None = None) -> dict:
+        lost = self.lost_store()
+        if lost:  # never answer "ok" for results that went into a file nobody will read
+            raise RuntimeError(lost)
         if self.client is not None and self.run_id is not None:
             if reason:
                 self.client.set_tag(self.run_id, FAILURE_TAG, reason[:5000])
@@ -213,6 +255,23 @@ def one_line(exc: BaseException) -> str:
     return line[:300]
 
 
+def reply(protocol, answer: dict):
+    """Write one answer; once the job is gone (it was killed, or exited after its interrupt), the
+    answers go nowhere and the worker goes on with its input, ending the run as asked."""
+    if protocol is None:
+        return None
+    try:
+        protocol.write(json.dumps(answer) + "\n")
+        protocol.flush()
+        return protocol
+    except (BrokenPipeError, ValueError):
+        with contextlib.suppress(OSError):  # what is left in its buffer is flushed at exit: into nothing
+            nowhere = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(nowhere, protocol.fileno())
+            os.close(nowhere)
+        return None
+
+
 def main() -> None:
     """Serve runs one after another (a sweep's jobs in one process share one worker) until the input ends."""
     # Ctrl-C in the terminal is for the job, which ends the run itself (a session of our own already
@@ -242,9 +301,8 @@ def main() -> None:
                 answer = worker.finish(**argument)
         except Exception as exc:  # noqa: BLE001 - reported to the job as one line
             failed = failed or verb == "open"
-            answer = {"error": one_line(exc)}
-        protocol.write(json.dumps(answer) + "\n")
-        protocol.flush()
+            answer = {"error": worker.store_problem(exc)}
+        protocol = reply(protocol, {**answer, "to": verb})
         if verb == "finish":
             worker.run_id, failed = None, False  # ready for the sweep's next job
     if worker.run_id is not None:

@@ -270,13 +270,20 @@ class Tracker:
         """Send a request after everything queued before it, and wait for its answer."""
         self._send(verb, argument)
         self._outbox.join()
-        return self._answer()
+        return self._answer(verb)
 
-    def _answer(self) -> dict:
-        line = self._worker.stdout.readline()
-        if not line:
-            raise NetvizError(f"the MLflow worker for {self.uri} stopped unexpectedly; run with debug=true for details")
-        answer = json.loads(line)
+    def _answer(self, verb: str) -> dict:
+        """The worker's answer to the ``verb`` request. Answers to earlier requests come first when a
+        signal cut short the wait for them (the job then goes straight to ``finish``): they are skipped,
+        so that "the run is marked KILLED" is true when the job says so."""
+        while True:
+            line = self._worker.stdout.readline()
+            if not line:
+                raise NetvizError(f"the MLflow worker for {self.uri} stopped unexpectedly; run with debug=true for details")
+            with contextlib.suppress(ValueError):  # a line that a signal cut in two
+                answer = json.loads(line)
+                if answer.get("to") == verb:
+                    break
         if "error" in answer:
             raise NetvizError(f"cannot use the tracking store {self.uri}: {answer['error']}")
         return answer
@@ -294,7 +301,7 @@ class Tracker:
         if not self._opened:
             self._opened = True
             self._outbox.join()
-            answer = self._answer()
+            answer = self._answer("open")
             self.run_id, self.experiment_id = answer.get("run_id"), answer.get("experiment_id")
             self.skipped = answer.get("skipped")
             self.swept_keys = answer.get("swept_keys")
@@ -412,7 +419,7 @@ class Tracker:
                 with contextlib.suppress(NetvizError):
                     if not self._opened:
                         self.wait()
-                self._answer()
+                self._answer("finish")
         finally:
             # The run is complete once the worker has answered; its interpreter's shutdown (about
             # half a second of MLflow teardown) is not waited for.

@@ -6,10 +6,12 @@ sent to the job's process group (as a terminal's Ctrl-C, ``timeout`` or a schedu
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -29,15 +31,16 @@ LONG_JOB = (
 )
 
 
-def start_job(*args: str, cwd: Path = ROOT) -> subprocess.Popen:
-    """``python run.py`` in a new process group of its own, as a shell would start it."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+def start_job(*args: str, cwd: Path = ROOT, env: dict | None = None, prefix: tuple[str, ...] = (), stderr=subprocess.PIPE) -> subprocess.Popen:
+    """``python run.py`` in a new process group of its own, as a shell would start it (``prefix``: a
+    command that runs it, such as ``setpriv``; ``env``: variables added to this environment)."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
     return subprocess.Popen(
-        [sys.executable, str(ROOT / "run.py"), *args],
+        [*prefix, sys.executable, str(ROOT / "run.py"), *args],
         cwd=cwd,
         env=env,
         stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stderr=stderr,
         text=True,
         start_new_session=True,
     )
@@ -214,3 +217,270 @@ def test_bad_settings_fail_in_seconds_before_any_work(args, fragment, tmp_path):
 def test_a_folder_given_as_the_store_file_is_refused(tmp_path):
     done = run_cli(f"tracking.uri=sqlite:///{tmp_path}", "model=squeezenet1_1", "model.weights=null")
     assert "is a folder" in one_line_error(done)
+
+
+# ----- a signal during final logging ---------------------------------------------------------------
+
+needs_proc = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="watches the job and its worker through /proc (Linux)")
+
+
+def classviz_job(iterations: int) -> tuple[str, ...]:
+    return (*LONG_JOB[:3], f"iterations={iterations}", *LONG_JOB[4:])
+
+
+def start_observed_job(tmp_path: Path, uri: str, iterations: int) -> tuple[subprocess.Popen, Path, Path]:
+    """``(job, its staging root, its stderr file)``: a classviz job whose staging folder is made in
+    ``tmp_path/tmp`` (its TMPDIR), and whose stderr, and its worker's, go to ``tmp_path/stderr.txt``."""
+    staging_root, stderr_file = tmp_path / "tmp", tmp_path / "stderr.txt"
+    staging_root.mkdir()
+    with open(stderr_file, "w") as stderr_sink:
+        job = start_job(*classviz_job(iterations), f"tracking.uri={uri}", env={"TMPDIR": str(staging_root)}, stderr=stderr_sink)
+    return job, staging_root, stderr_file
+
+
+def pid_exists(pid: int) -> bool:
+    """Whether ``pid`` is a live process (a zombie, dead but not yet reaped, counts as gone)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state not in ("Z", "X")
+
+
+def worker_of(job: subprocess.Popen) -> int | None:
+    """The pid of the job's MLflow worker process (a child of the job), or ``None`` before it starts."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            if parent == job.pid and b"netviz.mlflow_worker" in (stat.parent / "cmdline").read_bytes():
+                return int(stat.parent.name)
+        except (OSError, ValueError, IndexError):
+            continue
+    return None
+
+
+def waits_on_the_store(job: subprocess.Popen, staging_root: Path) -> bool:
+    """Whether the job is inside final logging, waiting for its worker's answer: its result is staged
+    (:meth:`Tracker.log_result` makes ``run/`` in the job's staging folder, ``netviz-*`` under its
+    TMPDIR, once the loop is over) and its main thread sleeps in a read from a pipe (the kernel's
+    ``wchan``: ``pipe_read``, ``anon_pipe_read``, ``pipe_wait``)."""
+    try:
+        waiting_in = Path(f"/proc/{job.pid}/task/{job.pid}/wchan").read_text()
+    except OSError:
+        return False
+    return "pipe" in waiting_in and any(staging_root.glob("netviz-*/run"))
+
+
+def stall_the_store_until_final_logging(job: subprocess.Popen, staging_root: Path) -> int:
+    """Stop the job's worker as soon as it starts (the store stalls, as a hung one does) and return its
+    pid once the job's loop is over and the job waits on the store inside final logging (it cannot
+    leave it while the worker is stopped)."""
+    worker = wait_for(lambda: worker_of(job), every=0.01)
+    os.kill(worker, signal.SIGSTOP)
+    wait_for(lambda: waits_on_the_store(job, staging_root) or job.poll() is not None, every=0.02)
+    assert job.poll() is None, "the job ended while its store was stalled"
+    return worker
+
+
+@needs_proc
+@pytest.mark.parametrize("signal_number, exit_status", [(signal.SIGTERM, 143), (signal.SIGINT, 130)], ids=["sigterm", "ctrl-c"])
+def test_a_signal_during_final_logging_ends_the_run_killed_and_the_next_job_works(tracking_uri, tmp_path, signal_number, exit_status):
+    """The signal reaches the job's group while the job writes its result to a stalled store, without
+    racing the job: its worker (the store's writer) is stopped from its start, as a hung store stops
+    it, so the job is held inside final logging (the result staged, waiting for the store); the job is
+    paused while the worker catches up (the run exists, RUNNING, its live points written), the worker
+    stalls again, and the signal is sent. The job may end only once the store has the run KILLED."""
+    from mlflow import MlflowClient  # noqa: F401 - imported before the job starts, so that polling is quick
+
+    job, staging_root, stderr_file = start_observed_job(tmp_path, tracking_uri, iterations=10)
+    worker = None
+    try:
+        worker = stall_the_store_until_final_logging(job, staging_root)
+        os.kill(job.pid, signal.SIGSTOP)
+        os.kill(worker, signal.SIGCONT)
+        wait_for(lambda: step_metrics_logged(tracking_uri), every=0.05)
+        assert the_run(tracking_uri).info.status == "RUNNING"
+        os.kill(worker, signal.SIGSTOP)
+        os.killpg(job.pid, signal_number)  # pending until the job goes on, where it waited on the store
+        os.kill(job.pid, signal.SIGCONT)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            job.wait(timeout=2)
+        assert job.poll() is None, "the job ended before the store had its run's status"
+        os.kill(worker, signal.SIGCONT)
+        job.wait(timeout=60)
+        status_when_the_job_ended = the_run(tracking_uri).info.status
+        wait_for(lambda: not pid_exists(worker), timeout=30)  # its stderr is complete
+    finally:
+        for pid in (worker, job.pid):
+            with contextlib.suppress(ProcessLookupError, TypeError):
+                os.kill(pid, signal.SIGCONT)
+        job.kill()
+    stderr = stderr_file.read_text()  # the job's and its worker's
+    assert job.returncode == exit_status, stderr[-2000:]
+    errors = [line for line in stderr.splitlines() if line.startswith("netviz: error:")]
+    assert len(errors) == 1 and "interrupted" in errors[0] and "KILLED" in errors[0], stderr[-2000:]
+    assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr and "Exception ignored" not in stderr, stderr[-2000:]
+    assert status_when_the_job_ended == "KILLED"
+    assert not any(staging_root.glob("netviz-*")), "the staging folder is left behind"
+    done = run_cli(*classviz_job(2), f"tracking.uri={tracking_uri}")
+    assert done.returncode == 0, done.stderr[-2000:]
+    _, runs = runs_of(tracking_uri, "classviz")
+    assert sorted(r.info.status for r in runs) == ["FINISHED", "KILLED"]
+
+
+@needs_proc
+def test_a_job_killed_during_final_logging_leaves_its_run_failed_not_running(tracking_uri, tmp_path):
+    """SIGKILL (no handler runs) while the job waits on the store for its result: the worker's answer
+    then goes to a job that is gone, and the worker still ends the run FAILED when its input ends."""
+    job, staging_root, stderr_file = start_observed_job(tmp_path, tracking_uri, iterations=4)
+    worker = None
+    try:
+        worker = stall_the_store_until_final_logging(job, staging_root)
+        os.kill(job.pid, signal.SIGKILL)
+        job.wait(timeout=30)
+        os.kill(worker, signal.SIGCONT)  # it opens the run and answers, into a closed pipe
+        assert status_after(tracking_uri) == "FAILED"
+        wait_for(lambda: not pid_exists(worker), timeout=30)
+    finally:
+        with contextlib.suppress(ProcessLookupError, TypeError):
+            os.kill(worker, signal.SIGCONT)
+        job.kill()
+    from mlflow import MlflowClient
+
+    run = the_run(tracking_uri)
+    assert "without finishing" in MlflowClient(tracking_uri).get_run(run.info.run_id).data.tags["netviz.failure"]
+    stderr = stderr_file.read_text()
+    assert "Traceback" not in stderr and "Exception ignored" not in stderr, stderr[-2000:]
+
+
+# ----- a store that fails mid-run ------------------------------------------------------------------
+
+UNPRIVILEGED = ("setpriv", "--bounding-set=-all", "--inh-caps=-all")  # root without capabilities: file modes bind it
+
+
+def without_privileges() -> tuple[str, ...]:
+    """A command prefix under which file permissions bind the job: none for a plain user; for root,
+    ``setpriv`` dropping every capability (root's own files stay readable, so the installed packages
+    still import); skip if root cannot drop them here."""
+    if os.geteuid() != 0:
+        return ()
+    probe = Path(tempfile.mkdtemp()) / "read-only"
+    probe.write_text("")
+    probe.chmod(0o444)
+    try:
+        tried = subprocess.run([*UNPRIVILEGED, "sh", "-c", f"echo x >> {probe}"], capture_output=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        pytest.skip("root here, and setpriv cannot start a process without capabilities: file modes do not bind root")
+    finally:
+        probe.unlink()
+        probe.parent.rmdir()
+    if tried.returncode == 0:
+        pytest.skip("root here, and dropping capabilities with setpriv does not make a read-only file unwritable")
+    return UNPRIVILEGED
+
+
+def fault_mid_loop(job: subprocess.Popen, uri: str, staging_root: Path, fault) -> None:
+    """Apply ``fault()`` to the store while the job's loop runs: the job is paused once its live step
+    metrics reach the store, checked to be still in its loop (its staging folder, made when the run is
+    opened and removed when it ends, holds no result yet), faulted, and resumed."""
+    wait_for(lambda: step_metrics_logged(uri) or job.poll() is not None, every=0.1)
+    os.kill(job.pid, signal.SIGSTOP)
+    try:
+        staging = list(staging_root.glob("netviz-*"))
+        in_loop = job.poll() is None and len(staging) == 1 and not (staging[0] / "run").exists()
+        assert in_loop, "the loop ended before the fault; give the job more iterations"
+        fault()
+    finally:
+        os.kill(job.pid, signal.SIGCONT)
+
+
+def assert_one_line_about_the_store(stderr: str, database: Path, cause: str) -> None:
+    errors = [line for line in stderr.splitlines() if line.startswith("netviz: error:")]
+    assert len(errors) == 1 and str(database) in errors[0] and cause in errors[0], stderr[-3000:]
+    for noise in ("Traceback", "autoflush", "Warning", "Exception ignored", "sqlalchemy"):
+        assert noise not in stderr, stderr[-3000:]
+
+
+STORE_JOB = classviz_job(300)  # a loop of seconds, still running when its live points show
+
+
+def test_a_store_made_read_only_mid_run_fails_the_job_in_one_line_and_the_next_job_fails_its_run(tmp_path):
+    prefix = without_privileges()
+    store, staging_root = tmp_path / "store", tmp_path / "tmp"
+    store.mkdir()
+    staging_root.mkdir()
+    database = store / "mlflow.db"
+    uri = f"sqlite:///{database}"
+
+    def read_only():
+        database.chmod(0o444)
+        store.chmod(0o555)  # nor can SQLite make its journal beside it
+
+    job = start_job(*STORE_JOB, f"tracking.uri={uri}", cwd=tmp_path, env={"TMPDIR": str(staging_root)}, prefix=prefix)
+    try:
+        fault_mid_loop(job, uri, staging_root, read_only)
+        _, stderr = job.communicate(timeout=120)
+    finally:
+        job.kill()
+        store.chmod(0o755)
+        database.chmod(0o644)
+    assert job.returncode != 0, stderr[-3000:]
+    assert_one_line_about_the_store(stderr, database, "read-only")
+    # The live points lost while the store was read-only did not stop the loop: it ran to its end.
+    assert any("classviz: 300 steps" in log.read_text() for log in (tmp_path / "outputs").rglob("*.log"))
+    assert not any(staging_root.glob("netviz-*")), "the staging folder is left behind"
+    # The job could not end its run (the store refused every write); the next job into the store does.
+    assert the_run(uri).info.status == "RUNNING"
+    done = run_cli("model=squeezenet1_1", "model.weights=null", f"tracking.uri={uri}", "trainer.accelerator=cpu", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    from mlflow import MlflowClient
+
+    run = MlflowClient(uri).get_run(the_run(uri).info.run_id)
+    assert run.info.status == "FAILED" and "without finishing" in run.data.tags["netviz.failure"]
+    _, runs = runs_of(uri, "saliency")
+    assert [r.info.status for r in runs] == ["FINISHED"]
+
+
+def test_a_store_deleted_mid_run_fails_the_job_in_one_line_saying_the_results_were_not_saved(tmp_path):
+    store, staging_root = tmp_path / "store", tmp_path / "tmp"
+    store.mkdir()
+    staging_root.mkdir()
+    database = store / "mlflow.db"
+    uri = f"sqlite:///{database}"
+    job = start_job(*STORE_JOB, f"tracking.uri={uri}", cwd=tmp_path, env={"TMPDIR": str(staging_root)})
+    try:
+        fault_mid_loop(job, uri, staging_root, database.unlink)  # SQLite goes on writing to the unlinked file
+        _, stderr = job.communicate(timeout=120)
+    finally:
+        job.kill()
+    assert job.returncode != 0
+    assert_one_line_about_the_store(stderr, database, "was deleted while the job ran; the run's results were not saved")
+    assert not any(staging_root.glob("netviz-*")), "the staging folder is left behind"
+    done = run_cli(*classviz_job(2), f"tracking.uri={uri}", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    # This process's MLflow still reads the deleted file through its connections for ``uri``; the
+    # same path spelled another way opens the file there now: a new store, without the lost run.
+    _, runs = runs_of(f"sqlite:///{store}/./mlflow.db", "classviz")
+    assert [(r.info.status, r.data.params["classviz.iterations"]) for r in runs] == [("FINISHED", "2")]
+
+
+@needs_proc
+def test_a_signal_while_the_store_hangs_and_its_writer_then_dies_still_ends_the_job(tracking_uri, tmp_path):
+    """SIGTERM while the job waits on a hung store; the job waits for the store's answers, then its
+    worker dies (SIGKILL): the job stops waiting at once and exits 143, its staging folder removed."""
+    job, staging_root, stderr_file = start_observed_job(tmp_path, tracking_uri, iterations=4)
+    worker = None
+    try:
+        worker = stall_the_store_until_final_logging(job, staging_root)
+        os.killpg(job.pid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            job.wait(timeout=2)
+        assert job.poll() is None, "the job ended before its store answered"
+        os.kill(worker, signal.SIGKILL)
+        job.wait(timeout=30)
+    finally:
+        job.kill()
+    stderr = stderr_file.read_text()
+    assert job.returncode == 143, stderr[-2000:]
+    assert "Traceback" not in stderr, stderr[-2000:]
+    assert not any(staging_root.glob("netviz-*")), "the staging folder is left behind"
