@@ -13,6 +13,8 @@ Each is a real subprocess timed by wall clock, all in the same run. The per-job 
 sweep is what one more job costs beyond its own compute: the basic sweep of 9 jobs minus the same
 sweep of 1 job (the process start, imports and the store's creation, paid once), over 8 jobs, minus
 one job's own loop (timed in this process once warm; the sweep's jobs reuse the loaded model).
+Every job runs on :data:`THREADS` torch thread: on two cores a job's second thread competes with the
+tracking worker (and joblib's other job), which makes a loop's time vary by 2x from run to run.
 Targets: batched <= 0.6x basic on 2 CPU cores; >= 5x faster than basic on a GPU. A few minutes on
 two idle CPU cores.
 """
@@ -32,8 +34,9 @@ ROOT = Path(__file__).resolve().parent.parent
 ITERATIONS = 20
 LRS, L2S = ("0.1", "5", "10"), ("1e-5", "1e-3", "1e-2")
 TARGET = 187  # Yorkshire terrier, the config's default target
+THREADS = 1  # per job: on 2 cores a job's second torch thread fights the tracking worker and joblib's other job
 GRID = ["technique=classviz", "model=efficientnet_lite0", f"iterations={ITERATIONS}", f"lr={','.join(LRS)}",
-        f"l2={','.join(L2S)}", "trainer.progress=false"]
+        f"l2={','.join(L2S)}", "trainer.progress=false", f"trainer.threads={THREADS}"]
 
 
 def accelerator() -> str:
@@ -68,6 +71,7 @@ def plain_script(lr: float, l2: float) -> None:
     from netviz.models import load_model
     from netviz.techniques.classviz import ClassVizOptions, noise_start
 
+    torch.set_num_threads(THREADS)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     model = load_model("efficientnet_lite0").to(device)
     options = ClassVizOptions(iterations=ITERATIONS, lr=lr, l2=l2)
@@ -81,6 +85,7 @@ def job_compute_seconds() -> float:
     from netviz.techniques.classviz import ClassVizOptions, class_visualization
 
     trainer = {"accelerator": accelerator(), "progress": False}
+    torch.set_num_threads(THREADS)  # as the sweep's jobs run
     model = load_model("efficientnet_lite0")
     class_visualization(model, TARGET, options=ClassVizOptions(iterations=2), **trainer)  # warm-up
     start = time.perf_counter()

@@ -57,3 +57,16 @@ def test_a_model_changed_by_its_job_is_not_reused(loads, change):
     else:
         next(first.parameters()).requires_grad_(True)
     assert model() is not first and len(calls) == 2
+
+
+def test_a_reused_model_is_measured_for_its_chunks_once():
+    from netviz.techniques.base import activation_bytes, default_batch_size
+
+    model = tiny_classifier()
+    passes = []
+    model.net.register_forward_pre_hook(lambda _m, inputs: passes.append(len(inputs[0])))
+    first = default_batch_size(model)
+    assert default_batch_size(model) == first and activation_bytes(model) * first <= 1 << 30
+    assert passes == [1]  # one pass of one image, the first time only
+    model.input_size = 32  # another input size is another measure
+    assert activation_bytes(model) > 0 and passes == [1, 1]

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import sys
 import warnings
+import weakref
 from collections.abc import Sequence
 from typing import ClassVar
 
@@ -408,9 +409,22 @@ def optimize(
 ACTIVATION_BUDGET_BYTES = 1 << 30
 
 
+_activation_bytes: "weakref.WeakKeyDictionary[Classifier, tuple[int, int]]" = weakref.WeakKeyDictionary()
+
+
 def activation_bytes(classifier: Classifier) -> int:
     """Bytes one sample's forward/backward pass holds: the outputs of every leaf module for one image at
-    the model's input size (measured by one forward pass under ``no_grad``), times two for their gradients."""
+    the model's input size (measured by one forward pass under ``no_grad``), times two for their gradients.
+    Measured once per classifier and input size (a sweep's jobs share the loaded model)."""
+    known = _activation_bytes.get(classifier)
+    if known is not None and known[0] == classifier.input_size:
+        return known[1]
+    measured = _measure_activation_bytes(classifier)
+    _activation_bytes[classifier] = (classifier.input_size, measured)
+    return measured
+
+
+def _measure_activation_bytes(classifier: Classifier) -> int:
     sizes: list[int] = []
 
     def keep(module, inputs, output):
