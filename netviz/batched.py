@@ -94,6 +94,10 @@ def compute_group(jobs: Sequence[PlannedJob]) -> dict:
 
     keep_freed_memory()  # the launcher's process computes the jobs: as a job's would
     first = jobs[0].config
+    if first.tracking.enabled:  # MLflow's import and the store's opening overlap the batch, as in a job
+        from netviz.tracking import Tracker, default_tracking_uri
+
+        Tracker.warm_shared_worker(first.tracking.uri or default_tracking_uri())
     threads = first.trainer.get("threads")
     if threads:  # as the job would (the group key keeps it equal across the group): same threads, same floats
         import torch

@@ -145,6 +145,17 @@ class Worker:
             return "the store became read-only while the job ran (its database file or folder cannot be written)"
         return one_line(error)
 
+    def warm(self, uri: str, database: str | None = None) -> None:
+        """Import MLflow and open the store (creating or migrating it) before any run is asked for."""
+        from mlflow import MlflowClient
+
+        quiet_mlflow()
+        with store_lock(database):
+            client = MlflowClient(uri)
+            client.search_experiments(max_results=1)
+        self.client, self.uri = client, uri
+        self.database, self.database_identity = database, file_identity(database)
+
     def open(
         self, uri, experiment, artifact_location, run_name, tags, params, database=None, parent_run_id=None, skip_if_finished=None
     ) -> dict:
@@ -288,6 +299,10 @@ def main() -> None:
             if not failed and worker.run_id is not None:
                 with contextlib.suppress(Exception):  # a live point lost is not worth stopping the job for
                     worker.live(**argument)
+            continue
+        if verb == "warm":  # no answer: the first "open" reports any problem with the store
+            with contextlib.suppress(Exception):
+                worker.warm(**argument)
             continue
         try:
             if failed and verb not in ("finish", "open"):

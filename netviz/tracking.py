@@ -201,26 +201,12 @@ class Tracker:
         """Check the store, then open it and create the run in the worker."""
         check_store(self.uri)
         database = sqlite_path(self.uri)
-        env = {
-            **os.environ,
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(PACKAGE_PARENT), os.environ.get("PYTHONPATH")])),
-            # A server that stops answering mid-run fails in seconds, not after minutes of retries.
-            "MLFLOW_HTTP_REQUEST_MAX_RETRIES": os.environ.get("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2"),
-            "MLFLOW_HTTP_REQUEST_TIMEOUT": os.environ.get("MLFLOW_HTTP_REQUEST_TIMEOUT", "20"),
-        }
         self._staging = tempfile.TemporaryDirectory(prefix="netviz-")
         shared = Tracker._shared_workers.get(self.uri)
         if self.share_worker and shared is not None and shared.poll() is None:
             self._worker = shared
         else:
-            self._worker = subprocess.Popen(
-                [sys.executable, "-m", "netviz.mlflow_worker"],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                text=True,
-                env=env,
-                start_new_session=True,  # the terminal's Ctrl-C and a signal to the job's group are the job's
-            )
+            self._worker = _spawn_worker()
             if self.share_worker:
                 Tracker._shared_workers[self.uri] = self._worker
         self._outbox = queue.Queue()
@@ -241,6 +227,21 @@ class Tracker:
             },
         )
         return self
+
+    @classmethod
+    def warm_shared_worker(cls, uri: str) -> None:
+        """Start this process's shared worker for ``uri`` now, importing MLflow and opening the store
+        while the caller computes (the batched launcher computes its jobs before any of them opens a run)."""
+        uri = absolute_uri(uri)
+        shared = cls._shared_workers.get(uri)
+        if shared is not None and shared.poll() is None:
+            return
+        worker = _spawn_worker()
+        database = sqlite_path(uri)
+        with contextlib.suppress(OSError):
+            worker.stdin.write(json.dumps({"warm": {"uri": uri, "database": None if database is None else str(database)}}) + "\n")
+            worker.stdin.flush()
+        cls._shared_workers[uri] = worker
 
     # ----- the pipe to the worker: one writer thread, so that the loop never blocks on it ---------
 
@@ -468,6 +469,25 @@ class _LiveSink:
     def images(self, step: int, images: Mapping[str, Any]) -> None:
         tracker = self.tracker
         tracker._send_live(lambda: ([], [[safe_name(key), step, tracker._png(image)] for key, image in images.items()]))
+
+
+def _spawn_worker() -> subprocess.Popen:
+    """A tracking worker (:mod:`netviz.mlflow_worker`) in a session of its own."""
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(PACKAGE_PARENT), os.environ.get("PYTHONPATH")])),
+        # A server that stops answering mid-run fails in seconds, not after minutes of retries.
+        "MLFLOW_HTTP_REQUEST_MAX_RETRIES": os.environ.get("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2"),
+        "MLFLOW_HTTP_REQUEST_TIMEOUT": os.environ.get("MLFLOW_HTTP_REQUEST_TIMEOUT", "20"),
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "netviz.mlflow_worker"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+        start_new_session=True,  # the terminal's Ctrl-C and a signal to the job's group are the job's
+    )
 
 
 def run_link(experiment_id: str, run_id: str, ui: str = UI_ADDRESS) -> str:

@@ -106,3 +106,34 @@ def test_a_relative_store_path_keeps_database_and_artifacts_together(tmp_path, m
     assert (tmp_path / "runs.db").is_file()
     _, run = only_run(f"sqlite:///{tmp_path / 'runs.db'}", "relative")
     assert run.info.artifact_uri.startswith((tmp_path / "mlartifacts").as_uri())
+
+
+def test_a_warmed_worker_opens_the_store_before_any_run_and_serves_the_next_one(tmp_path):
+    import sqlite3
+    import time
+
+    from netviz.mlflow_worker import store_lock
+    from netviz.tracking import absolute_uri
+
+    database = tmp_path / "mlflow.db"
+    uri = absolute_uri(f"sqlite:///{database}")
+    Tracker.warm_shared_worker(uri)
+    worker = Tracker._shared_workers[uri]
+    try:
+        deadline, tables = time.monotonic() + 60, set()
+        while "runs" not in tables and time.monotonic() < deadline:  # MLflow's schema, made by the warm-up alone
+            if database.exists():
+                with store_lock(str(database)), sqlite3.connect(database) as connection:
+                    tables = {name for (name,) in connection.execute("select name from sqlite_master where type='table'")}
+            time.sleep(0.2)
+        assert "runs" in tables
+        Tracker.warm_shared_worker(uri)  # warm already: the same worker
+        assert Tracker._shared_workers[uri] is worker
+        with Tracker(uri, experiment="t", run_name="after warm-up", share_worker=True) as tracker:
+            assert tracker._worker is worker
+        _, run = only_run(uri, "t")
+        assert run.info.status == "FINISHED" and run.info.run_name == "after warm-up"
+    finally:
+        Tracker._shared_workers.pop(uri, None)
+        worker.stdin.close()
+        worker.wait(timeout=30)
