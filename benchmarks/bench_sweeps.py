@@ -13,8 +13,9 @@ Each is a real subprocess timed by wall clock, all in the same run. The per-job 
 sweep is what one more job costs beyond its own compute: the basic sweep of 9 jobs minus the same
 sweep of 1 job (the process start, imports and the store's creation, paid once), over 8 jobs, minus
 one job's own loop (timed in this process once warm; the sweep's jobs reuse the loaded model).
-Every job runs on :data:`THREADS` torch thread: on two cores a job's second thread competes with the
-tracking worker (and joblib's other job), which makes a loop's time vary by 2x from run to run.
+Every job runs on :data:`THREADS` torch thread: on two cores torch's default two threads make a
+loop's time vary by up to 4x from run to run (60 classviz steps, untracked: 1.5 to 5.6 s), as any other
+work (the tracking worker, joblib's other job) stalls one of them.
 Targets: batched <= 0.6x basic on 2 CPU cores; >= 5x faster than basic on a GPU. A few minutes on
 two idle CPU cores.
 """
@@ -34,7 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 ITERATIONS = 20
 LRS, L2S = ("0.1", "5", "10"), ("1e-5", "1e-3", "1e-2")
 TARGET = 187  # Yorkshire terrier, the config's default target
-THREADS = 1  # per job: on 2 cores a job's second torch thread fights the tracking worker and joblib's other job
+THREADS = 1  # per job: on 2 cores, 2 torch threads a job make the loop's time vary by up to 4x
 GRID = ["technique=classviz", "model=efficientnet_lite0", f"iterations={ITERATIONS}", f"lr={','.join(LRS)}",
         f"l2={','.join(L2S)}", "trainer.progress=false", f"trainer.threads={THREADS}"]
 
