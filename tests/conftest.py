@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import socket
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -112,3 +116,57 @@ def runs_of(uri: str, experiment: str):
     client = MlflowClient(uri)
     found = client.get_experiment_by_name(experiment)
     return client, ([] if found is None else client.search_runs([found.experiment_id]))
+
+
+# ----- servers on loopback ports, bounded in time and always stopped ------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextlib.contextmanager
+def server(command: list[str], ready, timeout: float = 120.0):
+    """Start a server process, wait until ``ready()``, and always stop it (and its children)."""
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True, text=True)
+    try:
+        deadline = time.monotonic() + timeout
+        while not ready():
+            if process.poll() is not None:
+                raise AssertionError(f"server exited: {process.stderr.read()[-2000:]}")
+            if time.monotonic() > deadline:
+                raise AssertionError("server did not start in time")
+            time.sleep(0.5)
+        yield process
+    finally:
+        os.killpg(process.pid, 15)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, 9)
+
+
+def answers(url: str) -> bool:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def mlflow_server(folder: Path):
+    """A real ``mlflow server`` on a free loopback port with its store and artifacts in ``folder``;
+    yields its tracking URI."""
+    port = free_port()
+    command = [
+        sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+        "--backend-store-uri", f"sqlite:///{folder / 'server.db'}", "--artifacts-destination", str(folder / "artifacts"),
+    ]
+    uri = f"http://127.0.0.1:{port}"
+    with server(command, lambda: answers(f"{uri}/health")):
+        yield uri

@@ -5,26 +5,17 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from tests.conftest import run_cli, runs_of
+from tests.conftest import free_port, mlflow_server, run_cli, runs_of
 
 pytestmark = pytest.mark.slow
 
 # A cheap job: saliency maps of the four bundled photos with a random SqueezeNet.
 CHEAP = ("model=squeezenet1_1", "model.weights=null", "trainer.accelerator=cpu", "trainer.progress=false")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def sweep_runs(uri: str, experiment: str = "saliency"):
@@ -72,45 +63,8 @@ def test_submitit_local_sweep_lands_under_one_parent(tmp_path):
     assert_complete(client, parent, children, 2)
 
 
-@contextmanager
-def server(command: list[str], ready, timeout: float = 120.0):
-    """Start a server process, wait until ``ready()``, and always stop it (and its children)."""
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True, text=True)
-    try:
-        deadline = time.monotonic() + timeout
-        while not ready():
-            if process.poll() is not None:
-                raise AssertionError(f"server exited: {process.stderr.read()[-2000:]}")
-            if time.monotonic() > deadline:
-                raise AssertionError("server did not start in time")
-            time.sleep(0.5)
-        yield process
-    finally:
-        os.killpg(process.pid, 15)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, 9)
-
-
-def answers(url: str) -> bool:
-    import urllib.request
-
-    try:
-        with urllib.request.urlopen(url, timeout=2):
-            return True
-    except OSError:
-        return False
-
-
 def test_a_sweep_logs_through_an_mlflow_server(tmp_path):
-    port = free_port()
-    command = [
-        sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-        "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}", "--artifacts-destination", str(tmp_path / "artifacts"),
-    ]
-    uri = f"http://127.0.0.1:{port}"
-    with server(command, lambda: answers(f"{uri}/health")):
+    with mlflow_server(tmp_path) as uri:
         done = run_cli("-m", "seed=1,2", *CHEAP, f"tracking.uri={uri}", cwd=tmp_path)
         assert done.returncode == 0, done.stderr[-3000:]
         client, parent, children = sweep_runs(uri)

@@ -5,7 +5,6 @@ logged here by hand with known values, and a real multirun of ``python run.py``)
 from __future__ import annotations
 
 import json
-import sys
 
 import numpy as np
 import pytest
@@ -17,7 +16,7 @@ from netviz.evaluation.sweep_figures import evaluation_figures, mean_lines, stri
 from netviz.figures import side_by_side
 from netviz.runs import find_children, read_results
 from netviz.sweep import write_summary
-from tests.conftest import run_cli, runs_of
+from tests.conftest import mlflow_server, run_cli, runs_of
 
 SAMPLES = ["cat", "dog", "owl"]
 STEPS, BLOCKS, BUDGETS, SIDE = 4, 3, ("2", "8"), 16
@@ -92,15 +91,7 @@ def test_the_parent_figures_plot_each_childs_logged_curves_values_and_panels(tmp
 
 @pytest.mark.slow
 def test_the_parent_figures_read_the_children_through_an_mlflow_server(tmp_path):
-    from tests.test_launchers import answers, free_port, server
-
-    port = free_port()
-    command = [
-        sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-        "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}", "--artifacts-destination", str(tmp_path / "served"),
-    ]
-    uri = f"http://127.0.0.1:{port}"
-    with server(command, lambda: answers(f"{uri}/health")):
+    with mlflow_server(tmp_path) as uri:
         uri, parent, logged = synthetic_sweep(tmp_path, uri=uri)
         assert_figures_show(evaluation_figures(uri, find_children(uri, parent)), logged)
 
