@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 import torch
 
-from netviz.figures import to_uint8
 from netviz.models import Classifier
 from netviz.techniques.adversarial.attack import is_fooled
 
@@ -51,7 +50,13 @@ def png_round_trip(pixels: torch.Tensor) -> torch.Tensor:
     :func:`netviz.figures.to_uint8` writes; this computes that array without encoding and decoding each
     image (which cost more than a forward pass of the batch). A test compares it with a real PIL round trip.
     """
-    return torch.from_numpy(to_uint8(pixels)).permute(0, 3, 1, 2).float().div(255)
+    return snap_to_8bit(pixels.detach().float().clamp(0, 1)).cpu()
+
+
+def snap_to_8bit(pixels: torch.Tensor) -> torch.Tensor:
+    """Pixels in [0, 1] rounded to the nearest multiple of 1/255, on their device: the values an 8-bit
+    image file holds (:func:`netviz.figures.to_uint8` rounds the same way)."""
+    return pixels.mul(255).round().div(255)
 
 
 def classify(classifier: Classifier, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -6,6 +6,7 @@ import torch
 
 from netviz.techniques.adversarial.attack import AdversarialAttack
 from netviz.techniques.adversarial.budgets import budget
+from netviz.techniques.adversarial.evaluation import snap_to_8bit
 from netviz.techniques.adversarial.registry import register_attack
 
 NORM_SYMBOLS = {"linf": "L∞", "l2": "L2"}
@@ -90,8 +91,3 @@ class PGDAttack(AdversarialAttack):
         moved = self.project(x + self.step_size * self.budget.direction(grad))
         return snap_to_8bit(moved) if self.on_8bit_grid else moved
 
-
-def snap_to_8bit(pixels: torch.Tensor) -> torch.Tensor:
-    """Pixels in [0, 1] rounded to the nearest multiple of 1/255, on their device (bit for bit what
-    :func:`~netviz.techniques.adversarial.evaluation.png_round_trip` loads back from an 8-bit PNG)."""
-    return pixels.mul(255).round().div(255)
