@@ -57,13 +57,20 @@ def store_lock(database: str | None):
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def open_experiment(uri: str, experiment: str, artifact_location: str | None, database: str | None):
-    """``(client, experiment id)``: the store opened (its schema created or migrated: the client does
-    that as it starts) and the experiment created if new, under the lock."""
+def open_store(uri: str, database: str | None):
+    """A client of the store, its schema created or migrated (the client does that as it starts),
+    under the lock."""
     from mlflow import MlflowClient
 
     with store_lock(database):
-        client = MlflowClient(uri)
+        return MlflowClient(uri)
+
+
+def open_experiment(uri: str, experiment: str, artifact_location: str | None, database: str | None):
+    """``(client, experiment id)``: the store opened (:func:`open_store`) and the experiment created if
+    new, under the lock."""
+    client = open_store(uri, database)
+    with store_lock(database):
         found = client.get_experiment_by_name(experiment)
         if found is not None:
             return client, found.experiment_id
@@ -147,13 +154,8 @@ class Worker:
 
     def warm(self, uri: str, database: str | None = None) -> None:
         """Import MLflow and open the store (creating or migrating it) before any run is asked for."""
-        from mlflow import MlflowClient
-
         quiet_mlflow()
-        with store_lock(database):
-            client = MlflowClient(uri)
-            client.search_experiments(max_results=1)
-        self.client, self.uri = client, uri
+        self.client, self.uri = open_store(uri, database), uri
         self.database, self.database_identity = database, file_identity(database)
 
     def open(
