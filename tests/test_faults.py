@@ -282,6 +282,13 @@ def stall_the_store_until_final_logging(job: subprocess.Popen, staging_root: Pat
     return worker
 
 
+def still_running_after(job: subprocess.Popen, seconds: float) -> bool:
+    """Whether ``job`` is still running ``seconds`` from now (it is waited for that long, no longer)."""
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        job.wait(timeout=seconds)
+    return job.poll() is None
+
+
 @needs_proc
 @pytest.mark.parametrize("signal_number, exit_status", [(signal.SIGTERM, 143), (signal.SIGINT, 130)], ids=["sigterm", "ctrl-c"])
 def test_a_signal_during_final_logging_ends_the_run_killed_and_the_next_job_works(tracking_uri, tmp_path, signal_number, exit_status):
@@ -303,9 +310,7 @@ def test_a_signal_during_final_logging_ends_the_run_killed_and_the_next_job_work
         os.kill(worker, signal.SIGSTOP)
         os.killpg(job.pid, signal_number)  # pending until the job goes on, where it waited on the store
         os.kill(job.pid, signal.SIGCONT)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            job.wait(timeout=2)
-        assert job.poll() is None, "the job ended before the store had its run's status"
+        assert still_running_after(job, 2), "the job ended before the store had its run's status"
         os.kill(worker, signal.SIGCONT)
         job.wait(timeout=60)
         status_when_the_job_ended = the_run(tracking_uri).info.status
@@ -473,9 +478,7 @@ def test_a_signal_while_the_store_hangs_and_its_writer_then_dies_still_ends_the_
     try:
         worker = stall_the_store_until_final_logging(job, staging_root)
         os.killpg(job.pid, signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            job.wait(timeout=2)
-        assert job.poll() is None, "the job ended before its store answered"
+        assert still_running_after(job, 2), "the job ended before its store answered"
         os.kill(worker, signal.SIGKILL)
         job.wait(timeout=30)
     finally:
