@@ -45,6 +45,37 @@ def test_pre_relu_on_a_model_without_a_final_relu_is_the_logits():
     assert scores is logits
 
 
+@pytest.mark.parametrize("score", ["logits", "pre_relu"])
+def test_a_cpu_batch_reaches_the_network_channels_last_and_its_gradient_comes_back_in_the_callers_layout(score):
+    model = load_model("squeezenet1_1", weights=None, score=score)
+    seen = []
+    hook = model.net.register_forward_pre_hook(lambda _m, inputs: seen.append(inputs[0].is_contiguous(memory_format=torch.channels_last)))
+    try:
+        x = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(0)).requires_grad_()
+        logits, scores = model.class_scores(x)
+        (grad,) = torch.autograd.grad(scores[:, 3].sum(), x)
+    finally:
+        hook.remove()
+    assert seen == [True]
+    # the oracle: the bare network on the default layout; the same values up to float rounding
+    y = x.detach().clone().requires_grad_()
+    reference = model.net(y)
+    torch.testing.assert_close(logits, reference, rtol=1e-5, atol=1e-6)
+    if score == "logits":
+        (expected,) = torch.autograd.grad(reference[:, 3].sum(), y)
+        torch.testing.assert_close(grad, expected, rtol=1e-4, atol=1e-7)
+    assert grad.is_contiguous() and grad.view(2, -1).shape == (2, 3 * 64 * 64)  # .view, as torchattacks does
+
+
+def test_inputs_that_are_not_a_cpu_batch_of_images_keep_their_layout():
+    from netviz.models import channels_last_on_cpu
+
+    features = torch.randn(5, 7)
+    assert channels_last_on_cpu(features) is features
+    already = torch.randn(2, 3, 8, 8).contiguous(memory_format=torch.channels_last)
+    assert channels_last_on_cpu(already) is already
+
+
 def test_squeezenet_has_a_final_relu_and_vgg_does_not():
     assert isinstance(load_model("squeezenet1_1", weights=None)._final_relu, nn.ReLU)
     assert load_model("vgg11", weights=None)._final_relu is None
