@@ -16,6 +16,11 @@ request it answers (``"to": "open"``, ...):
 4. ``{"finish": {"status": "FINISHED" | "FAILED" | "KILLED", "reason": str | None}}`` -> ``{"ok": true}``;
    then the next ``open`` (a sweep's next job in the same process: one worker, one store
    connection for the whole sweep), until the input ends.
+5. ``{"sweep": {uri, experiment, artifact_location, database, run_name, tags, params, parent_file}}``:
+   the parent run of a sweep whose jobs run in the sweep's own process (the basic and batched
+   launchers), made here while that process goes on: its id goes to ``parent_file`` (written whole,
+   or ``parent_file.error`` with the one-line reason), and each later ``open`` of that sweep
+   (``tags.sweep_id``) becomes its child. Its answer is ``{"run_id"}``, which the jobs skip.
 
 Any failure answers ``{"error": "<one line>"}``, its cause read from the SQLite file as it is now
 where that says more (deleted or replaced mid-run: the results were not saved, and ``finish`` never
@@ -132,6 +137,7 @@ class Worker:
         self.run_id: str | None = None
         self.database: str | None = None  # the SQLite file the client's connections write to
         self.database_identity: tuple[int, int] | None = None
+        self.sweep_parents: dict[str, str] = {}  # sweep_id -> the parent run made here
 
     def lost_store(self) -> str | None:
         """Why the run cannot be in the store any more, or ``None``: its SQLite file was deleted or
@@ -183,8 +189,8 @@ class Worker:
             fail_abandoned_runs(client)
         tags = dict(tags)
         swept = None
-        if not parent_run_id and tags.get("sweep_id"):  # a launcher on another machine: find it in the store
-            parent_run_id = find_parent(client, experiment_id, tags["sweep_id"])
+        if not parent_run_id and tags.get("sweep_id"):  # made here, or by a launcher on another machine
+            parent_run_id = self.sweep_parents.get(tags["sweep_id"]) or find_parent(client, experiment_id, tags["sweep_id"])
         if parent_run_id:
             tags["mlflow.parentRunId"] = parent_run_id
             with contextlib.suppress(Exception):
@@ -195,6 +201,23 @@ class Worker:
         for i in range(0, len(items), 100):
             client.log_batch(self.run_id, params=items[i : i + 100])
         return {"run_id": self.run_id, "experiment_id": experiment_id, "swept_keys": swept}
+
+    def sweep(self, uri, experiment, artifact_location, database, run_name, tags, params, parent_file) -> dict:
+        """Make a sweep's parent run (creating or migrating the store first) and write its id to ``parent_file``."""
+        try:
+            quiet_mlflow()
+            client, experiment_id = open_experiment(uri, experiment, artifact_location, database)
+            self.client, self.uri = client, uri
+            self.database, self.database_identity = database, file_identity(database)
+            run_id = client.create_run(experiment_id, run_name=run_name, tags=tags).info.run_id
+            for key, value in params.items():
+                client.log_param(run_id, key, value)
+        except Exception as exc:  # noqa: BLE001 - the sweep's process reads the reason from the file
+            write_whole(f"{parent_file}.error", self.store_problem(exc))
+            raise
+        self.sweep_parents[tags["sweep_id"]] = run_id
+        write_whole(parent_file, run_id)
+        return {"run_id": run_id, "experiment_id": experiment_id}
 
     def live(self, metrics, images) -> None:
         self._write(metrics, images)
@@ -258,6 +281,13 @@ def distinct_name(client, run_id: str, name: str) -> str:
     return name
 
 
+def write_whole(path: str, text: str) -> None:
+    """Write ``text`` to ``path`` so that a reader sees all of it or no file at all."""
+    partial = f"{path}.{os.getpid()}.partial"
+    Path(partial).write_text(text)
+    os.replace(partial, path)
+
+
 def one_line(exc: BaseException) -> str:
     text = str(exc).strip()
     if "readonly database" in text or "read-only" in text:
@@ -307,9 +337,11 @@ def main() -> None:
                 worker.warm(**argument)
             continue
         try:
-            if failed and verb not in ("finish", "open"):
+            if failed and verb not in ("finish", "open", "sweep"):
                 raise RuntimeError("the run could not be opened")
-            if verb == "open":
+            if verb == "sweep":
+                answer = worker.sweep(**argument)
+            elif verb == "open":
                 failed = False
                 answer = worker.open(**argument)
             elif verb == "log":

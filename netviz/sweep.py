@@ -25,6 +25,7 @@ import shlex
 import socket
 import sys
 import tempfile
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -86,28 +87,51 @@ def swept_keys(config: DictConfig) -> dict[str, list[str]]:
     return swept
 
 
+# Launchers whose jobs run in the sweep's own process: their parent run can be made by the process's
+# shared tracking worker while the sweep starts, since every job's run is opened through that worker.
+IN_PROCESS_LAUNCHERS = (
+    "hydra._internal.core_plugins.basic_launcher.BasicLauncher",
+    "hydra_plugins.netviz_batched_launcher.batched_launcher.BatchedLauncher",
+)
+
+
 class SweepCallback(Callback):
-    """The parent run of a multirun (see the module)."""
+    """The parent run of a multirun (see the module).
+
+    With a launcher whose jobs run in this process (the basic and batched launchers), the store's
+    creation and the parent run are left to the process's shared tracking worker
+    (:meth:`netviz.tracking.Tracker.create_sweep_parent`), which imports MLflow and makes them on
+    another core while the sweep imports its technique and computes; the jobs' runs, opened through
+    the same worker after it, are its children. Launchers that start jobs elsewhere (joblib,
+    submitit, Ray) get the parent before any job starts, its id in their environment and in the
+    sweep folder.
+    """
 
     def __init__(self) -> None:
         self.parent: str | None = None
         self.uri: str | None = None
+        self.experiment_id: str | None = None
         self._ended = False
+        self._made_by_worker = False
+        self._parent_error: str | None = None
+        self._sweep_dir: Path | None = None
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         if not config.tracking.enabled:
             return
-        from netviz.mlflow_worker import open_experiment, quiet_mlflow
+        from netviz.errors import NetvizError
         from netviz.naming import file_name
         from netviz.tracking import absolute_uri, check_store, default_tracking_uri, sqlite_path
 
         self.uri = absolute_uri(config.tracking.uri or default_tracking_uri())
-        check_store(self.uri)
+        try:
+            check_store(self.uri)
+        except NetvizError as error:  # before any job: one line, as a single job says it (Hydra would only warn)
+            print(f"netviz: error: {error}", file=sys.stderr)
+            sys.exit(2)
         experiment = config.tracking.experiment or config.technique
         database = sqlite_path(self.uri)
         location = None if database is None else (database.parent / "mlartifacts" / file_name(experiment)).as_uri()
-        quiet_mlflow()
-        client, experiment_id = open_experiment(self.uri, experiment, location, None if database is None else str(database))
         swept = swept_keys(config)
         jobs = 1
         for values in swept.values():
@@ -127,21 +151,67 @@ class SweepCallback(Callback):
             HOST_TAG: socket.gethostname(),
             **({"figure": figure} if figure else {}),
         }
+        params = {f"sweep.{key}": ",".join(values)[:6000] for key, values in swept.items()}
+        self._sweep_dir = Path(sweep_dir)
+        self._sweep_dir.mkdir(parents=True, exist_ok=True)
+        parent_file = self._sweep_dir / PARENT_FILE
+        os.environ[SWEPT_ENV] = ",".join(swept)
+        if config.hydra.launcher.get("_target_") in IN_PROCESS_LAUNCHERS:
+            from netviz.tracking import Tracker
+
+            for stale in (parent_file, _error_file(parent_file)):  # a resumed sweep's folder
+                stale.unlink(missing_ok=True)
+            Tracker.create_sweep_parent(self.uri, {
+                "uri": self.uri, "experiment": experiment, "artifact_location": location,
+                "database": None if database is None else str(database), "run_name": name, "tags": tags,
+                "params": params, "parent_file": str(parent_file),
+            })
+            self._made_by_worker = True
+            atexit.register(self._abandoned, None)
+            return
+        from netviz.mlflow_worker import open_experiment, quiet_mlflow
+
+        quiet_mlflow()
+        client, experiment_id = open_experiment(self.uri, experiment, location, None if database is None else str(database))
         run = client.create_run(experiment_id, run_name=name, tags=tags)
         self.parent = run.info.run_id
         atexit.register(self._abandoned, client)
         self.experiment_id = experiment_id
-        for key, values in swept.items():
-            client.log_param(self.parent, f"sweep.{key}", ",".join(values)[:6000])
+        for key, value in params.items():
+            client.log_param(self.parent, key, value)
         os.environ[PARENT_ENV] = self.parent
-        os.environ[SWEPT_ENV] = ",".join(swept)
-        Path(sweep_dir).mkdir(parents=True, exist_ok=True)
-        (Path(sweep_dir) / PARENT_FILE).write_text(self.parent)
+        parent_file.write_text(self.parent)
+
+    def _worker_parent(self, timeout: float = 60.0) -> str | None:
+        """The parent run the shared worker made (it is there once any job's run was opened; else
+        waited for while the worker lives, at most ``timeout`` seconds), or ``None`` with the reason
+        in ``_parent_error``."""
+        from netviz.tracking import Tracker
+
+        parent_file = self._sweep_dir / PARENT_FILE
+        error_file = _error_file(parent_file)
+        deadline = time.monotonic() + timeout
+        while not parent_file.exists() and not error_file.exists() and time.monotonic() < deadline:
+            worker = Tracker._shared_workers.get(self.uri)
+            if worker is None or worker.poll() is not None:
+                break
+            time.sleep(0.05)
+        if parent_file.exists():
+            self.parent = parent_file.read_text().strip()
+        else:
+            self._parent_error = error_file.read_text().strip() if error_file.exists() else "the tracking worker ended before making it"
+        return self.parent
 
     def _abandoned(self, client) -> None:
         """At exit, a parent whose sweep never reached its end (a launcher's error, a signal) is FAILED."""
-        if self.parent is not None and not self._ended:
-            with contextlib.suppress(Exception):
+        if self._ended:
+            return
+        with contextlib.suppress(Exception):
+            if client is None:
+                from mlflow import MlflowClient
+
+                client = MlflowClient(self.uri) if self._worker_parent(timeout=30.0) else None
+            if self.parent is not None and client is not None:
                 client.set_tag(self.parent, FAILURE_TAG, "the sweep ended before all its jobs had run")
                 client.set_terminated(self.parent, status="FAILED")
 
@@ -151,6 +221,8 @@ class SweepCallback(Callback):
 
         sweep_dir = Path(str(config.hydra.sweep.dir))
         failures = sorted(p.read_text().strip() for p in sweep_dir.glob(f"*/{FAILURE_FILE}"))
+        if self._made_by_worker:
+            self._worker_parent()
         if self.parent is not None:
             os.environ.pop(PARENT_ENV, None)
             os.environ.pop(SWEPT_ENV, None)
@@ -159,6 +231,9 @@ class SweepCallback(Callback):
             jobs = len(list(sweep_dir.glob("*/.hydra"))) or len(failures)
             print(f"netviz: error: {len(failures)} of {jobs} jobs failed: {'; '.join(failures)}", file=sys.stderr)
             sys.exit(1)
+        if self._parent_error is not None:
+            print(f"netviz: error: the sweep's parent run could not be made in {self.uri}: {self._parent_error}", file=sys.stderr)
+            sys.exit(1)
 
     def _summarize(self, config: DictConfig, failed: bool) -> None:
         from mlflow import MlflowClient
@@ -166,6 +241,8 @@ class SweepCallback(Callback):
         from netviz.tracking import run_link
 
         client = MlflowClient(self.uri)
+        if self.experiment_id is None:  # made by the shared worker
+            self.experiment_id = client.get_run(self.parent).info.experiment_id
         status = "FAILED" if failed else "FINISHED"
         written: dict[str, Path] = {}
         try:
@@ -190,6 +267,11 @@ class SweepCallback(Callback):
         if figures:
             where = client.get_run(self.parent).info.artifact_uri.removeprefix("file://")
             print(f"netviz: sweep figures in {where}: {', '.join(figures)}", file=sys.stderr)
+
+
+def _error_file(parent_file: Path) -> Path:
+    """Where the shared worker writes why it could not make the parent run."""
+    return parent_file.with_name(parent_file.name + ".error")
 
 
 def _caption(config: DictConfig) -> str | None:

@@ -64,9 +64,13 @@ STORE_SCHEMES = ("sqlite", "http", "https", "postgresql", "mysql", "mssql", "dat
 REACHABLE_TIMEOUT_S = 3.0
 
 
+SQLITE_HEADER = b"SQLite format 3\x00"  # the first bytes of every SQLite 3 database file
+
+
 def check_store(uri: str) -> None:
     """Fail fast, before any work, if the store at ``uri`` cannot be used: not a store URI, a SQLite
-    file that cannot be created or written (or is a folder), or a server that does not answer."""
+    file that cannot be created or written (or is a folder, or another kind of file), or a server
+    that does not answer."""
     scheme = urlparse(uri).scheme.split("+")[0]
     if scheme == "file" or (not scheme and "/" in uri):
         raise NetvizError(
@@ -90,6 +94,11 @@ def check_store(uri: str) -> None:
     target = path if path.exists() else folder
     if not os.access(target, os.W_OK):
         raise NetvizError(f"tracking store {path} is not writable; fix its permissions or set tracking.uri=sqlite:///<path>")
+    if path.is_file() and path.stat().st_size > 0:
+        with path.open("rb") as handle:
+            header = handle.read(len(SQLITE_HEADER))
+        if header != SQLITE_HEADER:
+            raise NetvizError(f"tracking store {path} is not an SQLite database; give another file: tracking.uri=sqlite:///<path>/mlflow.db")
 
 
 def check_server(uri: str) -> None:
@@ -232,16 +241,32 @@ class Tracker:
     def warm_shared_worker(cls, uri: str) -> None:
         """Start this process's shared worker for ``uri`` now, importing MLflow and opening the store
         while the caller computes (the batched launcher computes its jobs before any of them opens a run)."""
+        database = sqlite_path(absolute_uri(uri))
+        cls._new_shared_worker(uri, {"warm": {"uri": absolute_uri(uri), "database": None if database is None else str(database)}})
+
+    @classmethod
+    def create_sweep_parent(cls, uri: str, parent: Mapping[str, Any]) -> None:
+        """Have this process's shared worker for ``uri`` (started now if need be) make a sweep's parent
+        run while the sweep goes on (``sweep`` in :mod:`netviz.mlflow_worker`): its id appears in
+        ``parent["parent_file"]``, and the jobs this process runs become its children."""
+        worker = cls._new_shared_worker(uri, None)
+        with contextlib.suppress(OSError):  # a worker that died is reported by the first job's open
+            worker.stdin.write(json.dumps({"sweep": dict(parent)}) + "\n")
+            worker.stdin.flush()
+
+    @classmethod
+    def _new_shared_worker(cls, uri: str, first: Mapping[str, Any] | None) -> subprocess.Popen:
+        """The live shared worker for ``uri``; a new one is given ``first`` as its first request."""
         uri = absolute_uri(uri)
         shared = cls._shared_workers.get(uri)
         if shared is not None and shared.poll() is None:
-            return
-        worker = _spawn_worker()
-        database = sqlite_path(uri)
-        with contextlib.suppress(OSError):
-            worker.stdin.write(json.dumps({"warm": {"uri": uri, "database": None if database is None else str(database)}}) + "\n")
-            worker.stdin.flush()
-        cls._shared_workers[uri] = worker
+            return shared
+        worker = cls._shared_workers[uri] = _spawn_worker()
+        if first is not None:
+            with contextlib.suppress(OSError):
+                worker.stdin.write(json.dumps(first) + "\n")
+                worker.stdin.flush()
+        return worker
 
     # ----- the pipe to the worker: one writer thread, so that the loop never blocks on it ---------
 

@@ -219,6 +219,46 @@ def test_a_folder_given_as_the_store_file_is_refused(tmp_path):
     assert "is a folder" in one_line_error(done)
 
 
+@pytest.mark.parametrize("store", ["not a database", "a folder"])
+def test_a_sweep_into_a_store_it_cannot_use_fails_in_one_line_before_any_job(tmp_path, store):
+    path = tmp_path / "mlflow.db"
+    if store == "a folder":
+        path.mkdir()
+    else:
+        path.write_text("notes, not a database\n")
+    sweep = tmp_path / "sweep"
+    done = run_cli("-m", "technique=classviz", "model=squeezenet1_1", "model.weights=null", "iterations=2", "lr=0.1,5",
+                   "trainer.accelerator=cpu", f"tracking.uri=sqlite:///{path}", f"hydra.sweep.dir={sweep}", cwd=tmp_path)
+    line = one_line_error(done)
+    assert str(path) in line and ("is a folder" if store == "a folder" else "is not an SQLite database") in line
+    assert not list(sweep.glob("*/.hydra"))  # no job started
+    if store != "a folder":
+        assert path.read_text() == "notes, not a database\n"  # left as it was
+
+
+@pytest.mark.parametrize("signal_number, exit_status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["ctrl-c", "sigterm"])
+def test_a_signal_before_a_batched_sweeps_jobs_leaves_its_parent_failed_not_running(tmp_path, signal_number, exit_status):
+    # The batched launcher imports and computes the grid before any job's run exists; the parent run
+    # is made by the sweep's tracking worker meanwhile (netviz.sweep). A signal then must not leave it RUNNING.
+    uri, sweep = f"sqlite:///{tmp_path / 'mlflow.db'}", tmp_path / "sweep"
+    job = start_job("-m", *LONG_JOB, "lr=0.1,5", f"tracking.uri={uri}", f"hydra.sweep.dir={sweep}", "hydra/launcher=batched", cwd=tmp_path)
+    try:
+        wait_for(lambda: (sweep / ".netviz_parent_run").exists())  # the worker has made the parent
+        parent = (sweep / ".netviz_parent_run").read_text().strip()
+        assert the_run(uri).info.run_id == parent and the_run(uri).info.status == "RUNNING"
+        os.killpg(job.pid, signal_number)
+        _, stderr = job.communicate(timeout=60)
+    finally:
+        job.kill()
+    assert job.returncode == exit_status, stderr[-2000:]
+    errors = [line for line in stderr.splitlines() if line.startswith("netviz: error:")]
+    assert len(errors) == 1 and f"interrupted by {signal.Signals(signal_number).name}" in errors[0] and "Traceback" not in stderr, stderr[-2000:]
+    run = the_run(uri)
+    assert run.info.run_id == parent and run.info.status == "FAILED", stderr[-2000:]
+    assert run.data.tags["netviz.failure"] == "the sweep ended before all its jobs had run"
+    assert len(runs_of(uri, "classviz")[1]) == 1  # no job had opened a run
+
+
 # ----- a signal during final logging ---------------------------------------------------------------
 
 needs_proc = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="watches the job and its worker through /proc (Linux)")

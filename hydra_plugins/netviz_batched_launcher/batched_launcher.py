@@ -12,6 +12,7 @@ and dataclasses then cannot read string annotations.)
 """
 
 import logging
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence
@@ -47,6 +48,17 @@ class BatchedLauncher(Launcher):
         self.config, self.hydra_context, self.task_function = config, hydra_context, task_function
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
+        from netviz.job import JobInterrupted, signals_end_the_job
+
+        try:
+            with signals_end_the_job():  # as each job does: SIGTERM and Ctrl-C end the sweep in one line
+                return self._launch(job_overrides, initial_job_idx)
+        except JobInterrupted as interrupted:  # while the batch computed (a job reports its own)
+            print(f"netviz: error: interrupted by {interrupted} before the sweep's jobs had run; "
+                  "its parent run is marked FAILED", file=sys.stderr)
+            sys.exit(interrupted.exit_status)
+
+    def _launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
         from netviz.batched import plan, run_planned, without_hydra
 
         setup_globals()
