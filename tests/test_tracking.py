@@ -76,10 +76,18 @@ def test_unwritable_or_missing_store_is_refused_before_any_work(tmp_path):
             Tracker(f"sqlite:///{locked / 'mlflow.db'}", experiment="t").start()
 
 
-def test_a_store_that_cannot_open_is_one_error(tmp_path):
+def test_a_file_that_is_not_a_database_is_refused_before_any_worker_starts(tmp_path):
     bogus = tmp_path / "mlflow.db"
     bogus.write_bytes(b"this is not a sqlite database" * 100)
-    tracker = Tracker(f"sqlite:///{bogus}", experiment="t").start()
+    with pytest.raises(NetvizError, match=f"tracking store {bogus} is not an SQLite database"):
+        Tracker(f"sqlite:///{bogus}", experiment="t").start()
+    assert bogus.read_bytes() == b"this is not a sqlite database" * 100
+
+
+def test_a_store_that_cannot_open_is_one_error(tmp_path):
+    broken = tmp_path / "mlflow.db"
+    broken.write_bytes(b"SQLite format 3\x00" + b"\xff" * 4000)  # an SQLite header on a broken file
+    tracker = Tracker(f"sqlite:///{broken}", experiment="t").start()
     with pytest.raises(NetvizError, match="cannot use the tracking store"):
         tracker.wait()
 
