@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import torch
 
-from benchmarks.common import interleaved, report
+from benchmarks.common import interleaved, one_thread, report
 from netviz.data import load_images
 from netviz.models import load_model
 from netviz.techniques.saliency import attribute
@@ -41,9 +41,7 @@ def passes_of(model, run) -> list[int]:
 def attribution_rows() -> list[tuple[str, float, float, str]]:
     from captum.attr import IntegratedGradients, NoiseTunnel, Saliency
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with one_thread():
         model = load_model("efficientnet_lite0")
         pixels = load_images("samples", size=model.input_size).pixels[:IMAGES]
         x = model.normalize(pixels)
@@ -82,8 +80,6 @@ def attribution_rows() -> list[tuple[str, float, float, str]]:
         }
         passes = {name: passes_of(model, candidates[f"netviz {name}"]) for name in ("smoothgrad", "ig")}
         times = interleaved(candidates, rounds=5)
-    finally:
-        torch.set_num_threads(threads)
     return [
         (f"SmoothGrad {SAMPLES} samples x {IMAGES} images vs Captum NoiseTunnel, all in one batch",
          times["netviz smoothgrad"], times["captum smoothgrad"], "<= 1.0"),

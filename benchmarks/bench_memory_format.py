@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from benchmarks.common import interleaved, report
+from benchmarks.common import interleaved, one_thread, report
 from netviz.models import load_model
 
 MODELS = (("efficientnet_lite0", "DEFAULT"), ("squeezenet1_1", None), ("resnet18", None))
@@ -18,10 +18,8 @@ SIZES = (1, 4)
 
 
 def memory_format_rows() -> list[tuple[str, float, float, str]]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
     rows = []
-    try:
+    with one_thread():
         for name, weights in MODELS:
             model = load_model(name, weights=weights)
             for size in SIZES:
@@ -37,8 +35,6 @@ def memory_format_rows() -> list[tuple[str, float, float, str]]:
                 times = interleaved({"netviz": step(model), "default": step(model.net)}, rounds=5)
                 rows.append((f"{name}, batch {size}: channels-last (netviz's Classifier) vs default layout",
                              times["netviz"] / size, times["default"] / size, "< 1 is faster"))
-    finally:
-        torch.set_num_threads(threads)
     return rows
 
 

@@ -7,12 +7,27 @@ is the time of the one thread doing the work).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 clock = time.process_time if os.environ.get("NETVIZ_BENCH_CLOCK") == "process" else time.perf_counter
+
+
+@contextlib.contextmanager
+def one_thread() -> Iterator[None]:
+    """Run the block on one torch thread: on two cores, torch's two threads make a step's time vary by
+    up to 4x from run to run (any other work stalls one of them), which would swamp the ratios."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def median_seconds(fn: Callable[[], object], repeats: int = 5, warmup: int = 1) -> float:
@@ -60,17 +75,19 @@ def per_step_rows(
 
     ``netviz(steps)`` and ``plain(steps)`` each run a whole loop of ``steps`` updates. The time per
     step is the slope between a ``short`` and a ``long`` loop, so that the fixed cost of starting a
-    loop (the Lightning Trainer's setup) is measured apart from the steps.
+    loop (the Lightning Trainer's setup) is measured apart from the steps. Both run on one thread
+    (:func:`one_thread`).
     """
-    times = interleaved(
-        {
-            f"netviz {short}": lambda: netviz(short),
-            f"netviz {long}": lambda: netviz(long),
-            f"plain {short}": lambda: plain(short),
-            f"plain {long}": lambda: plain(long),
-        },
-        rounds=rounds,
-    )
+    with one_thread():
+        times = interleaved(
+            {
+                f"netviz {short}": lambda: netviz(short),
+                f"netviz {long}": lambda: netviz(long),
+                f"plain {short}": lambda: plain(short),
+                f"plain {long}": lambda: plain(long),
+            },
+            rounds=rounds,
+        )
     step = {k: (times[f"{k} {long}"] - times[f"{k} {short}"]) / (long - short) for k in ("netviz", "plain")}
     fixed = {k: times[f"{k} {short}"] - short * step[k] for k in ("netviz", "plain")}
     return [
