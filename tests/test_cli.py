@@ -118,3 +118,34 @@ def test_list_layers_names_each_layer_with_its_output_shape():
     net(torch.zeros(1, 3, 224, 224))
     for name, shape in seen.items():
         assert any(line.split()[0] == name and line.endswith(str(shape)) for line in lines), (name, shape)
+
+
+def test_a_command_ends_without_the_final_collection_but_runs_every_exit_handler(tmp_path):
+    # A process that calls skip_the_final_collection() first, as run_hydra does: an exit handler
+    # registered after it still runs (and before it), and garbage left in a reference cycle is not
+    # collected at exit (its finalizer never prints), where a plain process collects it.
+    program = """
+import atexit, sys
+from pathlib import Path
+if sys.argv[1] == "skip":
+    from netviz.cli import skip_the_final_collection
+    skip_the_final_collection()
+atexit.register(lambda: Path(sys.argv[2]).write_text("handler ran"))
+class Cycle:
+    def __del__(self):
+        print("collected", flush=True)
+a, b = Cycle(), Cycle()
+a.other, b.other = b, a
+del a, b
+"""
+    import subprocess
+    import sys
+
+    outputs = {}
+    for mode in ("skip", "plain"):
+        marker = tmp_path / f"{mode}.txt"
+        done = subprocess.run([sys.executable, "-c", program, mode, str(marker)], capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        assert marker.read_text() == "handler ran"
+        outputs[mode] = done.stdout
+    assert "collected" not in outputs["skip"] and "collected" in outputs["plain"]
