@@ -1,10 +1,12 @@
 """A sweep is one thing in MLflow: a parent run per multirun, with every job a child.
 
 :class:`SweepCallback` is a Hydra callback (``conf/config.yaml``, ``hydra.callbacks``). When a
-multirun starts it opens (and creates or migrates) the store once, before any job, so parallel jobs
-never race on a fresh SQLite store; it creates the parent run (``RUNNING`` while the jobs run) with
-the sweep's command line and swept keys, and hands its id to the jobs (environment, and a file in
-the sweep folder for launchers on other machines). When the multirun ends, the parent gets the
+multirun starts, the store is opened (created or migrated) once, before any job opens a run, so
+parallel jobs never race on a fresh SQLite store, and the parent run is created (``RUNNING`` while
+the jobs run) with the sweep's command line and swept keys: by this process's shared tracking worker,
+on another core, when the jobs run in this process (the basic and batched launchers), else here
+before any job starts, its id handed to the jobs (environment, and a file in the sweep folder for
+launchers on other machines). When the multirun ends, the parent gets the
 summary: the grid of the children's final images (rows and columns from the swept values, as
 :mod:`netviz.compose` lays them out) and a table of their key metrics (``summary.csv`` and an MLflow
 table, ``summary.json``); a report figure's multirun also leaves its figure there. A sweep of
