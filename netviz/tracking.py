@@ -242,20 +242,20 @@ class Tracker:
         """Start this process's shared worker for ``uri`` now, importing MLflow and opening the store
         while the caller computes (the batched launcher computes its jobs before any of them opens a run)."""
         database = sqlite_path(absolute_uri(uri))
-        cls._new_shared_worker(uri, {"warm": {"uri": absolute_uri(uri), "database": None if database is None else str(database)}})
+        cls._shared_worker_for(uri, {"warm": {"uri": absolute_uri(uri), "database": None if database is None else str(database)}})
 
     @classmethod
     def create_sweep_parent(cls, uri: str, parent: Mapping[str, Any]) -> None:
         """Have this process's shared worker for ``uri`` (started now if need be) make a sweep's parent
         run while the sweep goes on (``sweep`` in :mod:`netviz.mlflow_worker`): its id appears in
         ``parent["parent_file"]``, and the jobs this process runs become its children."""
-        worker = cls._new_shared_worker(uri, None)
+        worker = cls._shared_worker_for(uri, None)
         with contextlib.suppress(OSError):  # a worker that died is reported by the first job's open
             worker.stdin.write(json.dumps({"sweep": dict(parent)}) + "\n")
             worker.stdin.flush()
 
     @classmethod
-    def _new_shared_worker(cls, uri: str, first: Mapping[str, Any] | None) -> subprocess.Popen:
+    def _shared_worker_for(cls, uri: str, first: Mapping[str, Any] | None) -> subprocess.Popen:
         """The live shared worker for ``uri``; a new one is given ``first`` as its first request."""
         uri = absolute_uri(uri)
         shared = cls._shared_workers.get(uri)
