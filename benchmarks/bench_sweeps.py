@@ -38,8 +38,12 @@ ITERATIONS = 20
 LRS, L2S = ("0.1", "5", "10"), ("1e-5", "1e-3", "1e-2")
 TARGET = 187  # Yorkshire terrier, the config's default target
 THREADS = 1  # per job: on 2 cores, 2 torch threads a job make the loop's time vary by up to 4x
-GRID = ["technique=classviz", "model=efficientnet_lite0", f"iterations={ITERATIONS}", f"lr={','.join(LRS)}",
-        f"l2={','.join(L2S)}", "trainer.progress=false", f"trainer.threads={THREADS}"]
+
+
+def grid(lrs: tuple[str, ...] = LRS, l2s: tuple[str, ...] = L2S, threads: int = THREADS) -> list[str]:
+    """The sweep's overrides: the headline classviz grid ``lrs`` x ``l2s``, each job on ``threads`` threads."""
+    return ["technique=classviz", "model=efficientnet_lite0", f"iterations={ITERATIONS}", f"lr={','.join(lrs)}",
+            f"l2={','.join(l2s)}", "trainer.progress=false", f"trainer.threads={threads}"]
 
 
 def accelerator() -> str:
@@ -57,11 +61,11 @@ def timed(command: list[str], cwd: Path) -> float:
     return seconds
 
 
-def sweep_seconds(launcher: list[str], folder: Path, grid: list[str] = GRID) -> float:
-    """Wall seconds of the 9-job grid (or ``grid``) with ``launcher`` overrides, into a fresh store in ``folder``."""
+def sweep_seconds(launcher: list[str], folder: Path, overrides: list[str] | None = None) -> float:
+    """Wall seconds of the 9-job grid (or ``overrides``) with ``launcher`` overrides, into a fresh store in ``folder``."""
     folder.mkdir(parents=True)
     uri = f"sqlite:///{folder / 'mlflow.db'}"
-    return timed([sys.executable, str(ROOT / "run.py"), "-m", *grid, f"trainer.accelerator={accelerator()}",
+    return timed([sys.executable, str(ROOT / "run.py"), "-m", *(overrides or grid()), f"trainer.accelerator={accelerator()}",
                   f"tracking.uri={uri}", *launcher], cwd=folder)
 
 
@@ -102,12 +106,11 @@ def main() -> None:
         folder = Path(scratch)
         seconds = {
             "basic": sweep_seconds([], folder / "basic"),
-            "basic 1": sweep_seconds([], folder / "basic 1", [*GRID[:3], f"lr={LRS[0]}", f"l2={L2S[0]}", *GRID[5:]]),
+            "basic 1": sweep_seconds([], folder / "basic 1", grid(LRS[:1], L2S[:1])),
             "joblib": sweep_seconds(["hydra/launcher=joblib", f"hydra.launcher.n_jobs={cores}"], folder / "joblib"),
             "batched": sweep_seconds(["hydra/launcher=batched"], folder / "batched"),
             # one process computes the whole grid: its batch of 9 can use both cores' threads
-            "batched all cores": sweep_seconds(["hydra/launcher=batched"], folder / "batched all cores",
-                                               [*GRID[:-1], f"trainer.threads={cores}"]),
+            "batched all cores": sweep_seconds(["hydra/launcher=batched"], folder / "batched all cores", grid(threads=cores)),
         }
         (folder / "plain").mkdir()
         start = time.perf_counter()

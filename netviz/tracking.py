@@ -211,13 +211,7 @@ class Tracker:
         check_store(self.uri)
         database = sqlite_path(self.uri)
         self._staging = tempfile.TemporaryDirectory(prefix="netviz-")
-        shared = Tracker._shared_workers.get(self.uri)
-        if self.share_worker and shared is not None and shared.poll() is None:
-            self._worker = shared
-        else:
-            self._worker = _spawn_worker()
-            if self.share_worker:
-                Tracker._shared_workers[self.uri] = self._worker
+        self._worker = Tracker._shared_worker_for(self.uri) if self.share_worker else _spawn_worker()
         self._outbox = queue.Queue()
         self._writer = threading.Thread(target=self._write_loop, name="netviz-tracking", daemon=True)
         self._writer.start()
@@ -249,23 +243,18 @@ class Tracker:
         """Have this process's shared worker for ``uri`` (started now if need be) make a sweep's parent
         run while the sweep goes on (``sweep`` in :mod:`netviz.mlflow_worker`): its id appears in
         ``parent["parent_file"]``, and the jobs this process runs become its children."""
-        worker = cls._shared_worker_for(uri, None)
-        with contextlib.suppress(OSError):  # a worker that died is reported by the first job's open
-            worker.stdin.write(json.dumps({"sweep": dict(parent)}) + "\n")
-            worker.stdin.flush()
+        _tell(cls._shared_worker_for(uri), {"sweep": dict(parent)})
 
     @classmethod
-    def _shared_worker_for(cls, uri: str, first: Mapping[str, Any] | None) -> subprocess.Popen:
-        """The live shared worker for ``uri``; a new one is given ``first`` as its first request."""
+    def _shared_worker_for(cls, uri: str, first: Mapping[str, Any] | None = None) -> subprocess.Popen:
+        """This process's live shared worker for ``uri``; a new one is given ``first`` as its first request."""
         uri = absolute_uri(uri)
         shared = cls._shared_workers.get(uri)
         if shared is not None and shared.poll() is None:
             return shared
         worker = cls._shared_workers[uri] = _spawn_worker()
         if first is not None:
-            with contextlib.suppress(OSError):
-                worker.stdin.write(json.dumps(first) + "\n")
-                worker.stdin.flush()
+            _tell(worker, first)
         return worker
 
     # ----- the pipe to the worker: one writer thread, so that the loop never blocks on it ---------
@@ -494,6 +483,14 @@ class _LiveSink:
     def images(self, step: int, images: Mapping[str, Any]) -> None:
         tracker = self.tracker
         tracker._send_live(lambda: ([], [[safe_name(key), step, tracker._png(image)] for key, image in images.items()]))
+
+
+def _tell(worker: subprocess.Popen, request: Mapping[str, Any]) -> None:
+    """Send ``worker`` a request that no one waits for; a worker that died is reported by the next
+    request that is answered (a job's ``open``)."""
+    with contextlib.suppress(OSError):
+        worker.stdin.write(json.dumps(request) + "\n")
+        worker.stdin.flush()
 
 
 def _spawn_worker() -> subprocess.Popen:

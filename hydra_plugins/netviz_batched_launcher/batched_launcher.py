@@ -54,8 +54,8 @@ class BatchedLauncher(Launcher):
             with signals_end_the_job():  # as each job does: SIGTERM and Ctrl-C end the sweep in one line
                 return self._launch(job_overrides, initial_job_idx)
         except JobInterrupted as interrupted:  # while the batch computed (a job reports its own)
-            print(f"netviz: error: interrupted by {interrupted} before the sweep's jobs had run; "
-                  "its parent run is marked FAILED", file=sys.stderr)
+            parent = "; its parent run is marked FAILED" if self.config.tracking.enabled else ""
+            print(f"netviz: error: interrupted by {interrupted} before the sweep's jobs had run{parent}", file=sys.stderr)
             sys.exit(interrupted.exit_status)
 
     def _launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:

@@ -105,6 +105,8 @@ def attribute(
         targets=module.resolved_targets,
         attributions=module.attributions,
         maps=module.maps,
+        # the loop's own logits when it has them; else the pass over the images waits for a reader
+        # (the result then holds the module until that read)
         probabilities=module.image_probabilities if module.image_logits is None else module.image_probabilities(),
         method=chosen.name,
         settings=chosen.describe(),
