@@ -11,12 +11,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import sys
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
+
+if TYPE_CHECKING:  # torch is not imported here: the tracking worker draws a sweep's summary without it
+    import torch
 
 
 def to_uint8(pixels: torch.Tensor) -> np.ndarray:
     """Pixels ``(3, H, W)`` or ``(N, 3, H, W)`` in [0, 1] to uint8 ``(H, W, 3)``/``(N, H, W, 3)``, clamped first."""
+    import torch
+
     array = pixels.detach().float().clamp(0, 1).mul(255).round().to(torch.uint8).cpu()
     return array.movedim(-3, -1).numpy()
 
@@ -61,7 +68,8 @@ def difference_image(delta) -> tuple[np.ndarray, float]:
     (``0.25..0.75``): a change of a few 0-255 levels, invisible drawn as it is, becomes visible, and
     nothing clips. The caller writes the scale next to the panel ("difference ×37").
     """
-    if isinstance(delta, torch.Tensor):
+    torch = sys.modules.get("torch")  # a tensor exists only where torch was imported
+    if torch is not None and isinstance(delta, torch.Tensor):
         delta = delta.detach().float().cpu().movedim(-3, -1).numpy()
     delta = np.asarray(delta, dtype=np.float64)
     largest = float(np.abs(delta).max()) if delta.size else 0.0

@@ -21,6 +21,10 @@ request it answers (``"to": "open"``, ...):
    launchers), made here while that process goes on: its id goes to ``parent_file`` (written whole,
    or ``parent_file.error`` with the one-line reason), and each later ``open`` of that sweep
    (``tags.sweep_id``) becomes its child. Its answer is ``{"run_id"}``, which the jobs skip.
+   While the sweep imports its technique and computes, the worker then imports what the summary draws with.
+6. ``{"summarize": {uri, parent, title, failed}}``: when such a sweep ends, after every job's run
+   was written here, the parent's summary and its end (:func:`netviz.sweep.finish_sweep`; the sweep's
+   process never imports MLflow) -> ``{"status", "experiment_id", "artifact_uri", "figures", "problem"}``.
 
 Any failure answers ``{"error": "<one line>"}``, its cause read from the SQLite file as it is now
 where that says more (deleted or replaced mid-run: the results were not saved, and ``finish`` never
@@ -217,7 +221,20 @@ class Worker:
             raise
         self.sweep_parents[tags["sweep_id"]] = run_id
         write_whole(parent_file, run_id)
+        with contextlib.suppress(Exception):  # the summary's own imports, while this core is idle
+            import matplotlib.backends.backend_agg  # noqa: F401
+            import matplotlib.figure  # noqa: F401
+
+            import netviz.compose  # noqa: F401
+            import netviz.figures  # noqa: F401
+            import netviz.sweep  # noqa: F401
         return {"run_id": run_id, "experiment_id": experiment_id}
+
+    def summarize(self, uri, parent, title=None, failed=False) -> dict:
+        """The sweep's summary and the end of its parent run (:func:`netviz.sweep.finish_sweep`)."""
+        from netviz.sweep import finish_sweep
+
+        return finish_sweep(uri, parent, title=title, failed=failed, client=self.client if self.uri == uri else None)
 
     def live(self, metrics, images) -> None:
         self._write(metrics, images)
@@ -337,7 +354,7 @@ def main() -> None:
                 worker.warm(**argument)
             continue
         try:
-            if failed and verb not in ("finish", "open", "sweep"):
+            if failed and verb not in ("finish", "open", "sweep", "summarize"):
                 raise RuntimeError("the run could not be opened")
             if verb == "sweep":
                 answer = worker.sweep(**argument)
@@ -346,6 +363,8 @@ def main() -> None:
                 answer = worker.open(**argument)
             elif verb == "log":
                 answer = worker.log(**argument)
+            elif verb == "summarize":
+                answer = worker.summarize(**argument)
             else:
                 answer = worker.finish(**argument)
         except Exception as exc:  # noqa: BLE001 - reported to the job as one line

@@ -238,37 +238,62 @@ class SweepCallback(Callback):
             sys.exit(1)
 
     def _summarize(self, config: DictConfig, failed: bool) -> None:
+        """Write the parent's summary and end it: by the shared tracking worker when it made the
+        parent (MLflow is imported there, and it has written every job's run before it reads them),
+        else here."""
+        from netviz.tracking import Tracker, run_link
+
+        request = {"uri": self.uri, "parent": self.parent, "title": _caption(config), "failed": failed}
+        ended = Tracker.finish_sweep_parent(self.uri, request) if self._made_by_worker else None
+        if ended is None:
+            from netviz.mlflow_worker import quiet_mlflow
+
+            quiet_mlflow()
+            ended = finish_sweep(**request)
+        if ended["problem"]:
+            print(f"netviz: error: {ended['problem']}", file=sys.stderr)
+        print(f"netviz: sweep logged to {self.uri}: {run_link(ended['experiment_id'], self.parent)}", file=sys.stderr)
+        if ended["figures"]:
+            where = ended["artifact_uri"].removeprefix("file://")
+            print(f"netviz: sweep figures in {where}: {', '.join(ended['figures'])}", file=sys.stderr)
+
+
+def finish_sweep(uri: str, parent: str, title: str | None = None, failed: bool = False, client=None) -> dict:
+    """Give the parent run ``parent`` its summary (:func:`write_summary`: files, and the metrics table
+    as an MLflow table) and end it: ``FAILED`` when a job failed or the summary could not be written,
+    never ``FINISHED`` without its summary. Run by the tracking worker that wrote the jobs' runs
+    (``summarize`` in :mod:`netviz.mlflow_worker`), else by :class:`SweepCallback`.
+
+    Returns ``{"status", "experiment_id", "artifact_uri", "figures": [artifact paths under
+    summary/], "problem": one line or None}``.
+    """
+    if client is None:
         from mlflow import MlflowClient
 
-        from netviz.tracking import run_link
-
-        client = MlflowClient(self.uri)
-        if self.experiment_id is None:  # made by the shared worker
-            self.experiment_id = client.get_run(self.parent).info.experiment_id
-        status = "FAILED" if failed else "FINISHED"
-        written: dict[str, Path] = {}
-        try:
-            with tempfile.TemporaryDirectory(prefix="netviz-sweep-") as tmp:
-                written = write_summary(self.uri, self.parent, Path(tmp), title=_caption(config))
-                for path in written.values():
-                    folder = path.parent.relative_to(tmp).as_posix()
-                    client.log_artifact(self.parent, str(path), None if folder == "." else folder)
-                table = written.get("table")
-                if table is not None:
-                    rows = list(csv.DictReader(table.open()))
-                    if rows:
-                        client.log_table(self.parent, data={k: [r[k] for r in rows] for k in rows[0]}, artifact_file="summary.json")
-        except Exception as exc:  # noqa: BLE001 - the parent must never look finished without its summary
-            status = "FAILED"
-            with contextlib.suppress(Exception):
-                client.set_tag(self.parent, "netviz.failure", f"summary could not be written: {exc}".splitlines()[0])
-            print(f"netviz: error: the sweep's summary could not be written to {self.uri}: {exc}".splitlines()[0], file=sys.stderr)
-        client.set_terminated(self.parent, status=status)
-        print(f"netviz: sweep logged to {self.uri}: {run_link(self.experiment_id, self.parent)}", file=sys.stderr)
-        figures = [f"{SUMMARY_FOLDER}/{path.name}" for path in written.values() if path.parent.name == SUMMARY_FOLDER]
-        if figures:
-            where = client.get_run(self.parent).info.artifact_uri.removeprefix("file://")
-            print(f"netviz: sweep figures in {where}: {', '.join(figures)}", file=sys.stderr)
+        client = MlflowClient(uri)
+    run = client.get_run(parent)
+    status, problem = ("FAILED" if failed else "FINISHED"), None
+    written: dict[str, Path] = {}
+    try:
+        with tempfile.TemporaryDirectory(prefix="netviz-sweep-") as tmp:
+            written = write_summary(uri, parent, Path(tmp), title=title)
+            for path in written.values():
+                folder = path.parent.relative_to(tmp).as_posix()
+                client.log_artifact(parent, str(path), None if folder == "." else folder)
+            table = written.get("table")
+            if table is not None:
+                rows = list(csv.DictReader(table.open()))
+                if rows:
+                    client.log_table(parent, data={k: [r[k] for r in rows] for k in rows[0]}, artifact_file="summary.json")
+    except Exception as exc:  # noqa: BLE001 - the parent must never look finished without its summary
+        status = "FAILED"
+        problem = f"the sweep's summary could not be written to {uri}: {exc}".splitlines()[0]
+        with contextlib.suppress(Exception):
+            client.set_tag(parent, FAILURE_TAG, f"summary could not be written: {exc}".splitlines()[0])
+    client.set_terminated(parent, status=status)
+    figures = [f"{SUMMARY_FOLDER}/{path.name}" for path in written.values() if path.parent.name == SUMMARY_FOLDER]
+    return {"status": status, "experiment_id": run.info.experiment_id, "artifact_uri": run.info.artifact_uri,
+            "figures": figures, "problem": problem}
 
 
 def _error_file(parent_file: Path) -> Path:

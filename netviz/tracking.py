@@ -246,6 +246,20 @@ class Tracker:
         _tell(cls._shared_worker_for(uri), {"sweep": dict(parent)})
 
     @classmethod
+    def finish_sweep_parent(cls, uri: str, request: Mapping[str, Any]) -> dict | None:
+        """Have this process's shared worker for ``uri``, once it has written every job's run, give the
+        sweep's parent its summary and end it (``summarize``: :func:`netviz.sweep.finish_sweep`'s
+        answer); ``None`` when there is no live worker or it could not, and the caller does it itself."""
+        worker = cls._shared_workers.get(absolute_uri(uri))
+        if worker is None or worker.poll() is not None:
+            return None
+        _tell(worker, {"summarize": dict(request)})
+        try:
+            return _read_answer(worker, "summarize", uri)
+        except NetvizError:
+            return None
+
+    @classmethod
     def _shared_worker_for(cls, uri: str, first: Mapping[str, Any] | None = None) -> subprocess.Popen:
         """This process's live shared worker for ``uri``; a new one is given ``first`` as its first request."""
         uri = absolute_uri(uri)
@@ -288,20 +302,7 @@ class Tracker:
         return self._answer(verb)
 
     def _answer(self, verb: str) -> dict:
-        """The worker's answer to the ``verb`` request. Answers to earlier requests come first when a
-        signal cut short the wait for them (the job then goes straight to ``finish``): they are skipped,
-        so that "the run is marked KILLED" is true when the job says so."""
-        while True:
-            line = self._worker.stdout.readline()
-            if not line:
-                raise NetvizError(f"the MLflow worker for {self.uri} stopped unexpectedly; run with debug=true for details")
-            with contextlib.suppress(ValueError):  # a line that a signal cut in two
-                answer = json.loads(line)
-                if answer.get("to") == verb:
-                    break
-        if "error" in answer:
-            raise NetvizError(f"cannot use the tracking store {self.uri}: {answer['error']}")
-        return answer
+        return _read_answer(self._worker, verb, self.uri)
 
     def _artifact_location(self) -> str | None:
         path = sqlite_path(self.uri)
@@ -491,6 +492,24 @@ def _tell(worker: subprocess.Popen, request: Mapping[str, Any]) -> None:
     with contextlib.suppress(OSError):
         worker.stdin.write(json.dumps(request) + "\n")
         worker.stdin.flush()
+
+
+def _read_answer(worker: subprocess.Popen, verb: str, uri: str) -> dict:
+    """The worker's answer to the ``verb`` request. Answers to earlier requests come first when a
+    signal cut short the wait for them (the job then goes straight to ``finish``), or when no one
+    waits for them (``sweep``): they are skipped, so that "the run is marked KILLED" is true when the
+    job says so."""
+    while True:
+        line = worker.stdout.readline()
+        if not line:
+            raise NetvizError(f"the MLflow worker for {uri} stopped unexpectedly; run with debug=true for details")
+        with contextlib.suppress(ValueError):  # a line that a signal cut in two
+            answer = json.loads(line)
+            if answer.get("to") == verb:
+                break
+    if "error" in answer:
+        raise NetvizError(f"cannot use the tracking store {uri}: {answer['error']}")
+    return answer
 
 
 def _spawn_worker() -> subprocess.Popen:

@@ -145,3 +145,50 @@ def test_a_warmed_worker_opens_the_store_before_any_run_and_serves_the_next_one(
         Tracker._shared_workers.pop(uri, None)
         worker.stdin.close()
         worker.wait(timeout=30)
+
+
+def a_parent_with_one_child(client, experiment_id: str) -> str:
+    """A sweep's parent run (as :class:`netviz.sweep.SweepCallback` makes it) and one finished child with a metric."""
+    parent = client.create_run(experiment_id, run_name="sweep", tags={"netviz.sweep": "parent", "swept_keys": "lr"}).info.run_id
+    child = client.create_run(experiment_id, run_name="child", tags={"mlflow.parentRunId": parent, "technique": "classviz"})
+    client.log_param(child.info.run_id, "lr", "5")
+    client.log_metric(child.info.run_id, "mean_final_probability", 0.5)
+    client.set_terminated(child.info.run_id)
+    return parent
+
+
+def test_the_shared_worker_gives_a_sweep_its_summary_and_ends_the_parent_without_torch(tmp_path):
+    from netviz.tracking import absolute_uri
+
+    uri = absolute_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    client = MlflowClient(uri)
+    parent = a_parent_with_one_child(client, client.create_experiment("s", artifact_location=(tmp_path / "artifacts").as_uri()))
+    assert Tracker.finish_sweep_parent(uri, {"uri": uri, "parent": parent}) is None  # no worker: the caller does it
+    worker = Tracker._shared_worker_for(uri)
+    try:
+        ended = Tracker.finish_sweep_parent(uri, {"uri": uri, "parent": parent, "title": "a sweep", "failed": False})
+        with open(f"/proc/{worker.pid}/maps") as maps:  # the summary is drawn without importing torch
+            assert "libtorch" not in maps.read()
+    finally:
+        Tracker._shared_workers.pop(uri, None)
+        worker.stdin.close()
+        worker.wait(timeout=30)
+    assert ended["status"] == "FINISHED" and ended["problem"] is None and ended["figures"] == []
+    run = client.get_run(parent)
+    assert run.info.status == "FINISHED" and ended["experiment_id"] == run.info.experiment_id
+    assert {"grid.png", "summary.csv", "summary.json"} <= {a.path for a in client.list_artifacts(parent)}
+
+
+def test_a_sweep_summary_that_cannot_be_stored_ends_the_parent_failed_with_one_line(tmp_path):
+    from netviz.sweep import finish_sweep
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    blocker = tmp_path / "a file"
+    blocker.write_text("")
+    client = MlflowClient(uri)
+    parent = a_parent_with_one_child(client, client.create_experiment("s", artifact_location=(blocker / "artifacts").as_uri()))
+    ended = finish_sweep(uri, parent)
+    assert ended["status"] == "FAILED"
+    assert ended["problem"].startswith("the sweep's summary could not be written") and "\n" not in ended["problem"]
+    run = client.get_run(parent)
+    assert run.info.status == "FAILED" and run.data.tags["netviz.failure"].startswith("summary could not be written")
