@@ -305,8 +305,8 @@ def _as_loaded(classifier) -> bool:
 
 
 def _compute(cfg: DictConfig, job, tracker):
-    """Model, images and the technique's result (the heavy imports come after the tracker's worker
-    has started, so that they overlap)."""
+    """Model, images (when the technique reads them) and the technique's result (the heavy imports
+    come after the tracker's worker has started, so that they overlap)."""
     from lightning.pytorch import seed_everything
 
     from netviz.data import load_images
@@ -314,14 +314,16 @@ def _compute(cfg: DictConfig, job, tracker):
 
     seed_everything(cfg.seed, verbose=False)
     classifier = sweep_model(cfg.model.name, cfg.model.weights, cfg.model.score, load_model)
-    data = {k: v for k, v in OmegaConf.to_container(cfg.data, resolve=True).items()}
-    images = load_images(
-        data.pop("source"),
-        data.pop("path", None),
-        size=classifier.input_size,
-        class_index=classifier.class_index,
-        **_supported(load_images, data, classifier),
-    )
+    images = None
+    if job.uses_images():
+        data = {k: v for k, v in OmegaConf.to_container(cfg.data, resolve=True).items()}
+        images = load_images(
+            data.pop("source"),
+            data.pop("path", None),
+            size=classifier.input_size,
+            class_index=classifier.class_index,
+            **_supported(load_images, data, classifier),
+        )
     accelerator, devices = job_device(cfg)
     trainer = {"accelerator": accelerator, "devices": devices, "progress": cfg.trainer.progress}
     live = tracker.live() if tracker is not None else contextlib.nullcontext()

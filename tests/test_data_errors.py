@@ -240,3 +240,19 @@ def test_check_data_refuses_a_bad_config_without_reading_images(tmp_path, monkey
     check_data("folder", ".", skip_unreadable=False)
     with pytest.raises(NetvizError, match=fragment):
         check_data(**arguments)
+
+
+def test_only_a_job_that_reads_the_data_loads_it(tmp_path):
+    """A class visualization from noise (and any feature visualization) never reads ``data``: a folder
+    with an unreadable image does not stop it; a start from that folder's images reports the file."""
+    import netviz
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    (folder / "broken.png").write_bytes(b"not a png")
+    job = ["technique=classviz", "model=squeezenet1_1", "model.weights=null", "target=1", "iterations=1",
+           "tracking=none", "trainer.accelerator=cpu", "trainer.progress=false", "data=folder", f"data.path={folder}"]
+    assert netviz.run(job).pixels.shape[0] == 1
+    assert netviz.run(["technique=featureviz", *job[1:4], *job[5:]]).pixels.shape[0] >= 1
+    with pytest.raises(NetvizError, match="broken.png"):
+        netviz.run([*job, "classviz.init=image"])

@@ -43,6 +43,9 @@ class Technique:
             known before composition, as for the built-ins; otherwise it is checked by :func:`prepare`).
         aliases: the top-level keys (of :data:`ALIAS_KEYS`) the technique takes.
         legacy_run: ``run`` has the older signature ``run(classifier, images, cfg, trainer)``.
+        uses_images: ``uses_images(options) -> bool``, whether a job reads ``data``'s images (or
+            ``"module:function"``; ``None``: always). A job that does not is given none, and a
+            sweep's jobs do not load and resize a folder for nothing.
     """
 
     name: str
@@ -51,6 +54,7 @@ class Technique:
     config: type | None = None
     aliases: tuple[str, ...] = ()
     legacy_run: bool = False
+    uses_images: Callable | str | None = None
 
     def option_names(self) -> list[str]:
         """``<name>.<option>`` for every option of its section, then the top-level aliases it takes."""
@@ -73,6 +77,7 @@ def register_technique(
     config: type | None = None,
     aliases: Sequence[str] = (),
     legacy_run: bool = False,
+    uses_images: Callable | str | None = None,
 ) -> Technique:
     """Add technique ``name`` to the registry (see :class:`Technique`); returns its entry."""
     unknown = sorted(set(aliases) - set(ALIAS_KEYS))
@@ -80,7 +85,7 @@ def register_technique(
         raise NetvizError(f"technique {name}: aliases {unknown} are not top-level aliases ({', '.join(ALIAS_KEYS)})")
     if config is not None and not is_dataclass(config):
         raise NetvizError(f"technique {name}: config must be a dataclass (got {config!r})")
-    entry = Technique(name, run, options, config, tuple(aliases), legacy_run)
+    entry = Technique(name, run, options, config, tuple(aliases), legacy_run, uses_images)
     _REGISTRY[name] = entry
     return entry
 
@@ -108,6 +113,7 @@ register_technique(
     options="netviz.techniques.classviz:options_from_config",
     config=ClassVizConfig,
     aliases=("iterations", "lr", "l2"),
+    uses_images="netviz.techniques.classviz:uses_images",
 )
 register_technique(
     "featureviz",
@@ -115,6 +121,7 @@ register_technique(
     options="netviz.techniques.featureviz:options_from_config",
     config=FeatureVizConfig,
     aliases=("iterations", "lr"),
+    uses_images=lambda options: False,  # from noise or a Fourier parameterization, never from data
 )
 
 
@@ -228,6 +235,10 @@ class Job:
     technique: Technique
     options: Any
     cfg: Any
+
+    def uses_images(self) -> bool:
+        """Whether :meth:`run` reads ``data``'s images (else it is given ``None``)."""
+        return True if self.technique.uses_images is None else bool(_resolve(self.technique.uses_images)(self.options))
 
     def run(self, classifier, images, trainer: dict):
         """Run it: ``trainer.threads`` applied, then the technique; returns its :class:`~netviz.results.Result`."""

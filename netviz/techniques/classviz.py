@@ -583,7 +583,12 @@ def computed_ahead(results: dict[str, ClassVizResult]):
         _COMPUTED_AHEAD.clear()
 
 
-def run(classifier: Classifier, images: ImageSet, options: ClassVizOptions, cfg: Any, trainer: dict) -> ClassVizResult:
+def uses_images(options: ClassVizOptions) -> bool:
+    """Only an image start reads ``data``'s images."""
+    return options.init == "image"
+
+
+def run(classifier: Classifier, images: ImageSet | None, options: ClassVizOptions, cfg: Any, trainer: dict) -> ClassVizResult:
     """``technique=classviz``: class visualization of ``target`` from noise, or from ``data``'s images
     with ``classviz.init=image`` (or the result a batched grid computed ahead for this job)."""
     from omegaconf import OmegaConf
