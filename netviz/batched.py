@@ -87,6 +87,7 @@ def compute_group(jobs: Sequence[PlannedJob]) -> dict:
     """Every job's result of one group, computed as one batch: ``{ahead_key: ClassVizResult}``."""
     from lightning.pytorch import seed_everything
 
+    from netviz import collector
     from netviz.allocator import keep_freed_memory
     from netviz.job import job_device
     from netviz.models import load_model
@@ -105,6 +106,7 @@ def compute_group(jobs: Sequence[PlannedJob]) -> dict:
         torch.set_num_threads(int(threads))
     seed_everything(first.seed, verbose=False)  # as netviz.job does: a random network (weights=null) is seeded
     classifier = load_model(first.model.name, first.model.weights, first.model.score)
+    collector.resume()  # start-up is over (netviz.collector)
     accelerator, devices = job_device(first)
     grid = [(job_targets(job.config), options_from_config(job.config)) for job in jobs]
     results = class_visualization_grid(

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from netviz import collector
 from netviz.errors import NetvizError
 from netviz.sweep import register_resolvers
 
@@ -93,7 +94,7 @@ def hydra_job(cfg) -> None:
     keep_freed_memory()  # a process that runs jobs (the command, a launcher's worker): steps reuse memory
     multirun = HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
     try:
-        run_job(cfg)
+        run_job(cfg)  # the collector resumes once it has the model (netviz.collector)
     except JobInterrupted as interrupted:
         print(f"netviz: error: interrupted by {interrupted}; the run is marked KILLED", file=sys.stderr)
         sys.exit(interrupted.exit_status)
@@ -108,6 +109,8 @@ def hydra_job(cfg) -> None:
             raise
         log.exception("job failed")
         _record_failure(f"{type(error).__name__}: {error}".splitlines()[0])
+    finally:
+        collector.resume()  # a job that ended before its model was loaded
 
 
 def _record_failure(message: str) -> None:
@@ -144,6 +147,7 @@ def run_hydra(argv: Sequence[str]) -> None:
     from netviz.config import CONF_DIR
 
     skip_the_final_collection()
+    collector.pause_during_start_up()
     check_command_line(argv)
     main = hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")(hydra_job)
     sys.argv = [sys.argv[0], *argv]

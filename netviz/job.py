@@ -19,6 +19,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+from netviz import collector
 from netviz.errors import NetvizError, did_you_mean
 
 log = logging.getLogger("netviz")
@@ -314,6 +315,7 @@ def _compute(cfg: DictConfig, job, tracker):
 
     seed_everything(cfg.seed, verbose=False)
     classifier = sweep_model(cfg.model.name, cfg.model.weights, cfg.model.score, load_model)
+    collector.resume()  # start-up is over: the loop runs with the collector (netviz.collector)
     images = None
     if job.uses_images():
         data = {k: v for k, v in OmegaConf.to_container(cfg.data, resolve=True).items()}

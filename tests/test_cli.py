@@ -149,3 +149,29 @@ del a, b
         assert marker.read_text() == "handler ran"
         outputs[mode] = done.stdout
     assert "collected" not in outputs["skip"] and "collected" in outputs["plain"]
+
+
+def test_a_commands_start_up_runs_without_the_collector_and_its_loop_with_it(tmp_path):
+    # Every collection the command makes after it starts comes once start-up is frozen (the model
+    # loaded, netviz.collector), and the job's loop still collects; a plain process that only
+    # imports netviz and resumes (netviz.run in someone else's) has its collector left as it was.
+    import subprocess
+    import sys
+
+    program = """
+import atexit, gc, sys
+from netviz.cli import run_hydra
+seen = []
+gc.callbacks.append(lambda phase, info: phase == "start" and seen.append(gc.get_freeze_count() > 0))
+atexit.register(lambda: print("collections", seen.count(False), seen.count(True)))
+run_hydra(sys.argv[1:])
+"""
+    job = ["technique=classviz", "model=squeezenet1_1", "model.weights=null", "iterations=20", "tracking=none",
+           "trainer.accelerator=cpu", "trainer.progress=false", f"hydra.run.dir={tmp_path / 'run'}"]
+    done = subprocess.run([sys.executable, "-c", program, *job], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    before, after = map(int, done.stdout.split()[-2:])
+    assert before == 0 and after > 0, done.stdout
+    untouched = "import gc; from netviz import collector; collector.resume(); print(gc.isenabled(), gc.get_freeze_count())"
+    done = subprocess.run([sys.executable, "-c", untouched], capture_output=True, text=True, timeout=60)
+    assert done.stdout.split() == ["True", "0"], done.stderr
