@@ -92,6 +92,7 @@ def hydra_job(cfg) -> None:
     from netviz.job import JobInterrupted, run_job
 
     keep_freed_memory()  # a process that runs jobs (the command, a launcher's worker): steps reuse memory
+    collector.pause_during_start_up()  # a launcher's worker at its first job (the command paused already)
     multirun = HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
     try:
         run_job(cfg)  # the collector resumes once it has the model (netviz.collector)

@@ -7,8 +7,9 @@ job's loop) to free a few tens of thousands of objects, module-level reference c
 megabytes. :func:`pause_during_start_up` turns the collector off when the command starts;
 :func:`resume` (when the first job has its model, or whatever the job does first) freezes what
 start-up made (``gc.freeze``: later full passes skip it, and it is still freed when nothing refers
-to it) and turns the collector back on for the loops. Only the command's own process does this
-(:func:`netviz.cli.run_hydra`), never ``import netviz`` or ``netviz.run`` in someone else's.
+to it) and turns the collector back on for the loops. Only a process that runs jobs does this, once
+(the command, :func:`netviz.cli.run_hydra`, and a launcher's worker at its first job,
+:func:`netviz.cli.hydra_job`), never ``import netviz`` or ``netviz.run`` in someone else's.
 """
 
 from __future__ import annotations
@@ -16,14 +17,16 @@ from __future__ import annotations
 import gc
 
 _paused = False
+_started = False  # a process has one start-up: the next jobs of a sweep run with the collector
 
 
 def pause_during_start_up() -> None:
-    """Turn the collector off until :func:`resume` (if it is on)."""
-    global _paused
-    if gc.isenabled():
+    """Turn the collector off until :func:`resume` (if it is on), the first time this process asks."""
+    global _paused, _started
+    if not _started and gc.isenabled():
         gc.disable()
         _paused = True
+    _started = True
 
 
 def resume() -> None:
