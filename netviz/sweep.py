@@ -6,10 +6,11 @@ parallel jobs never race on a fresh SQLite store, and the parent run is created 
 the jobs run) with the sweep's command line and swept keys: by this process's shared tracking worker,
 on another core, when the jobs run in this process (the basic and batched launchers), else here
 before any job starts, its id handed to the jobs (environment, and a file in the sweep folder for
-launchers on other machines). When the multirun ends, the parent gets the
-summary: the grid of the children's final images (rows and columns from the swept values, as
-:mod:`netviz.compose` lays them out) and a table of their key metrics (``summary.csv`` and an MLflow
-table, ``summary.json``); a report figure's multirun also leaves its figure there. A sweep of
+launchers on other machines). When the multirun ends, the parent gets its summary (from that same
+worker when it made the parent: it has written every job's run, and MLflow is imported there): the
+grid of the children's final images (rows and columns from the swept values, as :mod:`netviz.compose`
+lays them out) and a table of their key metrics (``summary.csv`` and an MLflow table,
+``summary.json``); a report figure's multirun also leaves its figure there. A sweep of
 evaluated saliency runs (``saliency.evaluate=[...]``) also gets the figures comparing its methods
 under ``summary/`` (:mod:`netviz.evaluation.sweep_figures`). A sweep with a
 failed job still gets its summary, the parent ends ``FAILED``, and the command exits 1 with a
@@ -112,7 +113,6 @@ class SweepCallback(Callback):
     def __init__(self) -> None:
         self.parent: str | None = None
         self.uri: str | None = None
-        self.experiment_id: str | None = None
         self._ended = False
         self._made_by_worker = False
         self._parent_error: str | None = None
@@ -178,7 +178,6 @@ class SweepCallback(Callback):
         run = client.create_run(experiment_id, run_name=name, tags=tags)
         self.parent = run.info.run_id
         atexit.register(self._abandoned, client)
-        self.experiment_id = experiment_id
         for key, value in params.items():
             client.log_param(self.parent, key, value)
         os.environ[PARENT_ENV] = self.parent
