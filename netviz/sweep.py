@@ -24,12 +24,14 @@ import contextlib
 import csv
 import logging
 import os
+import re
 import shlex
 import socket
 import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -230,7 +232,7 @@ class SweepCallback(Callback):
             self._summarize(config, failed=bool(failures))
         if failures:
             jobs = len(list(sweep_dir.glob("*/.hydra"))) or len(failures)
-            print(f"netviz: error: {len(failures)} of {jobs} jobs failed: {'; '.join(failures)}", file=sys.stderr)
+            print(f"netviz: error: {len(failures)} of {jobs} jobs failed: {failure_account(failures)}", file=sys.stderr)
             sys.exit(1)
         if self._parent_error is not None:
             print(f"netviz: error: the sweep's parent run could not be made in {self.uri}: {self._parent_error}", file=sys.stderr)
@@ -293,6 +295,34 @@ def finish_sweep(uri: str, parent: str, title: str | None = None, failed: bool =
     figures = [f"{SUMMARY_FOLDER}/{path.name}" for path in written.values() if path.parent.name == SUMMARY_FOLDER]
     return {"status": status, "experiment_id": run.info.experiment_id, "artifact_uri": run.info.artifact_uri,
             "figures": figures, "problem": problem}
+
+
+def failure_account(failures: Sequence[str]) -> str:
+    """The failed jobs' notes (``job N (overrides): error``, :func:`netviz.cli.hydra_job`) in job order,
+    each error said once: jobs that failed alike are named together (``jobs 0-8: <error>``), so that a
+    sweep whose every job hit the same problem reads as one problem, not nine copies of it."""
+    parsed: list[tuple[int, str, str]] = []
+    for text in failures:
+        found = re.match(r"job (\d+) \((.*?)\): (.*)", text, re.S)
+        parsed.append((int(found[1]), text, found[3]) if found else (-1, text, text))
+    groups: dict[str, list[tuple[int, str]]] = {}
+    for number, text, error in sorted(parsed, key=lambda item: item[0]):
+        groups.setdefault(error, []).append((number, text))
+    return "; ".join(
+        jobs[0][1] if len(jobs) == 1 else f"jobs {_number_ranges([n for n, _ in jobs])}: {error}"
+        for error, jobs in groups.items()
+    )
+
+
+def _number_ranges(numbers: Sequence[int]) -> str:
+    """``[0, 1, 2, 5, 7, 8]`` as ``0-2, 5, 7-8``."""
+    ranges: list[list[int]] = []
+    for number in numbers:
+        if ranges and number == ranges[-1][1] + 1:
+            ranges[-1][1] = number
+        else:
+            ranges.append([number, number])
+    return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in ranges)
 
 
 def _error_file(parent_file: Path) -> Path:

@@ -175,6 +175,23 @@ def test_a_sweep_survives_a_failing_job_and_says_so(tracking_uri):
     assert {r.data.tags["mlflow.parentRunId"] for r in children} == {parent[0].info.run_id}
 
 
+def test_a_sweep_whose_jobs_fail_alike_says_the_error_once(tracking_uri):
+    done = run_cli("-m", "technique=classviz", "model=squeezenet1_1", "model.weights=null", "iterations=2",
+                   "target=notaclass", "lr=1,2,3", f"tracking.uri={tracking_uri}", "trainer.accelerator=cpu")
+    assert done.returncode == 1, done.stderr[-3000:]
+    (line,) = [line for line in done.stderr.splitlines() if "jobs failed" in line]
+    assert line.startswith("netviz: error: 3 of 3 jobs failed: jobs 0-2: ") and line.count("notaclass") == 1, line
+
+
+def test_the_failure_account_names_jobs_in_number_order_and_each_error_once():
+    from netviz.sweep import failure_account
+
+    notes = ["job 10 (lr=3): no such class", "job 3 (lr=1 target=x): out of memory", "job 2 (lr=2): no such class",
+             "job 11 (lr=4): no such class", "a note in another form"]
+    assert failure_account(notes) == ("a note in another form; jobs 2, 10-11: no such class; "
+                                      "job 3 (lr=1 target=x): out of memory")
+
+
 def test_jobs_started_in_the_same_second_keep_their_own_hydra_files(tracking_uri, tmp_path):
     seeds = [11, 12, 13, 14]
     jobs = [
