@@ -7,11 +7,10 @@ from a running technique.
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-
-import sys
 from typing import TYPE_CHECKING
 
 import numpy as np
