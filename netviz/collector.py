@@ -2,14 +2,16 @@
 
 Importing Hydra, torch and Lightning (which brings torchmetrics, torchvision and SciPy) and loading
 the model makes hundreds of thousands of objects, and the collector's full passes over that growing
-heap took about 0.9 s of every command's start (9 passes of up to 0.2 s each, before the first
-job's loop) to free a few tens of thousands of objects, module-level reference cycles (a 9-job
-sweep's peak memory: 1.16 GB against 1.14). :func:`pause_during_start_up` turns the collector off when the command starts;
-:func:`resume` (when the first job has its model, or whatever the job does first) freezes what
-start-up made (``gc.freeze``: later full passes skip it, and it is still freed when nothing refers
-to it) and turns the collector back on for the loops. Only a process that runs jobs does this, once
-(the command, :func:`netviz.cli.run_hydra`, and a launcher's worker at its first job,
-:func:`netviz.cli.hydra_job`), never ``import netviz`` or ``netviz.run`` in someone else's.
+heap took about 0.9 s of every command's start (9 passes of up to 0.2 s each, all before the first
+job's loop) to free a few tens of thousands of objects in module-level reference cycles (a 9-job
+sweep's peak memory: 1.16 GB against 1.14 GB).
+
+:func:`pause_during_start_up` turns the collector off when the command starts. :func:`resume`, once
+the first job has its model (or has ended before it), freezes what start-up made (``gc.freeze``:
+later full passes skip it, and it is still freed when nothing refers to it) and turns the collector
+back on for the loops. Only a process that runs jobs does this, once: the command
+(:func:`netviz.cli.run_hydra`) and a launcher's worker at its first job (:func:`netviz.cli.hydra_job`),
+never ``import netviz`` or ``netviz.run`` in someone else's process.
 """
 
 from __future__ import annotations
