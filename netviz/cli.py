@@ -24,7 +24,7 @@ register_resolvers()
 log = logging.getLogger("netviz")
 EXIT_BAD_INPUT = 2
 EXIT_JOBS_FAILED = 1
-FAILURE_FILE = "netviz_failed.txt"  # left in a failed job's output folder, read by the sweep's summary
+FAILURE_FILE = "netviz_failed.json"  # left in a failed job's output folder, read by the sweep's summary
 USAGE = "usage: netviz run [key=value ...] | netviz compose FIGURE [...] | netviz transfer [...]"
 
 
@@ -94,6 +94,8 @@ def hydra_job(cfg) -> None:
     keep_freed_memory()  # a process that runs jobs (the command, a launcher's worker): steps reuse memory
     collector.pause_during_start_up()  # a launcher's worker at its first job (the command paused already)
     multirun = HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+    if multirun:  # a sweep run again into the same folder counts only this run's failures
+        (Path(HydraConfig.get().runtime.output_dir) / FAILURE_FILE).unlink(missing_ok=True)
     try:
         run_job(cfg)  # the collector resumes once it has the model (netviz.collector)
     except JobInterrupted as interrupted:
@@ -115,14 +117,19 @@ def hydra_job(cfg) -> None:
 
 
 def _record_failure(message: str) -> None:
+    """Say that this job of a sweep failed, and leave the note its sweep's end reads (:data:`FAILURE_FILE`)."""
+    import json
+
     from hydra.core.hydra_config import HydraConfig
 
+    from netviz.sweep import job_failure
+
     hydra = HydraConfig.get()
-    overrides = " ".join(hydra.overrides.task)
-    print(f"netviz: error: job {hydra.job.num} ({overrides}): {message}", file=sys.stderr)
+    failure = {"job": int(hydra.job.num), "overrides": " ".join(hydra.overrides.task), "error": message}
+    print(f"netviz: error: {job_failure(failure)}", file=sys.stderr)
     folder = Path(hydra.runtime.output_dir)
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / FAILURE_FILE).write_text(f"job {hydra.job.num} ({overrides}): {message}\n")
+    (folder / FAILURE_FILE).write_text(json.dumps(failure, ensure_ascii=False) + "\n")
 
 
 def skip_the_final_collection() -> None:

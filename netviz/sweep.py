@@ -23,15 +23,15 @@ import atexit
 import contextlib
 import csv
 import logging
+import json
 import os
-import re
 import shlex
 import socket
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -223,7 +223,7 @@ class SweepCallback(Callback):
         from netviz.cli import FAILURE_FILE
 
         sweep_dir = Path(str(config.hydra.sweep.dir))
-        failures = sorted(p.read_text().strip() for p in sweep_dir.glob(f"*/{FAILURE_FILE}"))
+        failures = [json.loads(p.read_text()) for p in sweep_dir.glob(f"*/{FAILURE_FILE}")]
         if self._made_by_worker:
             self._worker_parent()
         if self.parent is not None:
@@ -297,20 +297,21 @@ def finish_sweep(uri: str, parent: str, title: str | None = None, failed: bool =
             "figures": figures, "problem": problem}
 
 
-def failure_account(failures: Sequence[str]) -> str:
-    """The failed jobs' notes (``job N (overrides): error``, :func:`netviz.cli.hydra_job`) in job order,
-    each error said once: jobs that failed alike are named together (``jobs 0-8: <error>``), so that a
-    sweep whose every job hit the same problem reads as one problem, not nine copies of it."""
-    parsed: list[tuple[int, str, str]] = []
-    for text in failures:
-        found = re.match(r"job (\d+) \((.*?)\): (.*)", text, re.S)
-        parsed.append((int(found[1]), text, found[3]) if found else (-1, text, text))
-    groups: dict[str, list[tuple[int, str]]] = {}
-    for number, text, error in sorted(parsed, key=lambda item: item[0]):
-        groups.setdefault(error, []).append((number, text))
+def job_failure(failure: Mapping[str, Any]) -> str:
+    """One failed job's note ``{"job", "overrides", "error"}`` (:func:`netviz.cli.hydra_job`) as its line."""
+    return f"job {failure['job']} ({failure['overrides']}): {failure['error']}"
+
+
+def failure_account(failures: Sequence[Mapping[str, Any]]) -> str:
+    """The failed jobs' notes in job order, each error said once: jobs that failed alike are named
+    together (``jobs 0-8: <error>``), so that a sweep whose every job hit the same problem reads as
+    one problem, not nine copies of it."""
+    groups: dict[str, list[Mapping[str, Any]]] = {}
+    for failure in sorted(failures, key=lambda f: f["job"]):
+        groups.setdefault(failure["error"], []).append(failure)
     return "; ".join(
-        jobs[0][1] if len(jobs) == 1 else f"jobs {_number_ranges([n for n, _ in jobs])}: {error}"
-        for error, jobs in groups.items()
+        job_failure(alike[0]) if len(alike) == 1 else f"jobs {_number_ranges([f['job'] for f in alike])}: {error}"
+        for error, alike in groups.items()
     )
 
 

@@ -183,13 +183,23 @@ def test_a_sweep_whose_jobs_fail_alike_says_the_error_once(tracking_uri):
     assert line.startswith("netviz: error: 3 of 3 jobs failed: jobs 0-2: ") and line.count("notaclass") == 1, line
 
 
+def test_a_sweep_run_again_into_its_folder_counts_only_this_runs_failures(tracking_uri, tmp_path):
+    sweep = ["-m", "technique=classviz", "model=squeezenet1_1", "model.weights=null", "iterations=1",
+             "trainer.accelerator=cpu", f"tracking.uri={tracking_uri}", f"hydra.sweep.dir={tmp_path / 'sweep'}"]
+    first = run_cli(*sweep, "target=snail,notaclass", cwd=tmp_path)
+    assert first.returncode == 1 and "1 of 2 jobs failed" in first.stderr, first.stderr[-3000:]
+    again = run_cli(*sweep, "target=snail,tabby", cwd=tmp_path)  # job 1's folder holds the first run's note
+    assert again.returncode == 0 and "jobs failed" not in again.stderr, again.stderr[-3000:]
+
+
 def test_the_failure_account_names_jobs_in_number_order_and_each_error_once():
     from netviz.sweep import failure_account
 
-    notes = ["job 10 (lr=3): no such class", "job 3 (lr=1 target=x): out of memory", "job 2 (lr=2): no such class",
-             "job 11 (lr=4): no such class", "a note in another form"]
-    assert failure_account(notes) == ("a note in another form; jobs 2, 10-11: no such class; "
-                                      "job 3 (lr=1 target=x): out of memory")
+    notes = [{"job": 10, "overrides": "lr=3", "error": "no such class"},
+             {"job": 3, "overrides": "lr=1 target=x", "error": "out of memory"},
+             {"job": 2, "overrides": "lr=2", "error": "no such class"},
+             {"job": 11, "overrides": "lr=4", "error": "no such class"}]
+    assert failure_account(notes) == "jobs 2, 10-11: no such class; job 3 (lr=1 target=x): out of memory"
 
 
 def test_jobs_started_in_the_same_second_keep_their_own_hydra_files(tracking_uri, tmp_path):
