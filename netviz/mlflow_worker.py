@@ -165,7 +165,11 @@ class Worker:
     def warm(self, uri: str, database: str | None = None) -> None:
         """Import MLflow and open the store (creating or migrating it) before any run is asked for."""
         quiet_mlflow()
-        self.client, self.uri = open_store(uri, database), uri
+        self._use(open_store(uri, database), uri, database)
+
+    def _use(self, client, uri: str, database: str | None) -> None:
+        """Write through ``client`` to the store at ``uri`` from now on (a sweep's next jobs reuse it)."""
+        self.client, self.uri = client, uri
         self.database, self.database_identity = database, file_identity(database)
 
     def open(
@@ -180,7 +184,7 @@ class Worker:
             experiment_id = found.experiment_id if found else client.create_experiment(experiment, artifact_location=artifact_location)
         else:
             client, experiment_id = open_experiment(uri, experiment, artifact_location, database)
-            self.database, self.database_identity = database, file_identity(database)
+            self._use(client, uri, database)
         if skip_if_finished:
             done = client.search_runs(
                 [experiment_id],
@@ -199,7 +203,6 @@ class Worker:
             tags["mlflow.parentRunId"] = parent_run_id
             with contextlib.suppress(Exception):
                 swept = client.get_run(parent_run_id).data.tags.get("swept_keys")
-        self.client, self.uri = client, uri
         self.run_id = client.create_run(experiment_id, run_name=run_name, tags=tags).info.run_id
         items = [Param(k, v) for k, v in params.items()]
         for i in range(0, len(items), 100):
@@ -211,8 +214,7 @@ class Worker:
         try:
             quiet_mlflow()
             client, experiment_id = open_experiment(uri, experiment, artifact_location, database)
-            self.client, self.uri = client, uri
-            self.database, self.database_identity = database, file_identity(database)
+            self._use(client, uri, database)
             run_id = client.create_run(experiment_id, run_name=run_name, tags=tags).info.run_id
             for key, value in params.items():
                 client.log_param(run_id, key, value)
