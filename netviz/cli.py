@@ -132,29 +132,13 @@ def _record_failure(message: str) -> None:
     (folder / FAILURE_FILE).write_text(json.dumps(failure, ensure_ascii=False) + "\n")
 
 
-def skip_the_final_collection() -> None:
-    """Let this command's process end without the interpreter's last garbage collection.
-
-    Registered before anything else, so that it runs after every other exit handler (Hydra's logs,
-    the sweep's parent run, temporary folders): it moves every object left into the permanent
-    generation (``gc.freeze``), which that collection skips. Over torch's, torchvision's and Lightning's
-    objects it takes 0.7-2 s of every command's wall time (py-spy: ``gc_collect_main`` under
-    ``Py_FinalizeEx``), only to free memory the operating system takes back anyway. Modules are still
-    torn down, so objects outside reference cycles are finalized as before.
-    """
-    import atexit
-    import gc
-
-    atexit.register(gc.freeze)
-
-
 def run_hydra(argv: Sequence[str]) -> None:
     """``python run.py``/``netviz run``: check ``argv``, then let Hydra run the job(s)."""
     import hydra
 
     from netviz.config import CONF_DIR
 
-    skip_the_final_collection()
+    collector.skip_final_collection()
     collector.pause_during_start_up()
     check_command_line(argv)
     main = hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")(hydra_job)

@@ -12,6 +12,9 @@ later full passes skip it, and it is still freed when nothing refers to it) and 
 back on for the loops. Only a process that runs jobs does this, once: the command
 (:func:`netviz.cli.run_hydra`) and a launcher's worker at its first job (:func:`netviz.cli.hydra_job`),
 never ``import netviz`` or ``netviz.run`` in someone else's process.
+
+:func:`skip_final_collection` lets a process of ours (the command, the tracking worker) end without
+the interpreter's last full pass.
 """
 
 from __future__ import annotations
@@ -38,3 +41,20 @@ def resume() -> None:
         _paused = False
         gc.freeze()
         gc.enable()
+
+
+def skip_final_collection() -> None:
+    """Let this process end without the interpreter's last garbage collection.
+
+    Registered before anything else, so that it runs after every other exit handler (Hydra's logs,
+    the sweep's parent run, temporary folders, MLflow's): it moves every object left into the
+    permanent generation (``gc.freeze``), which that collection skips. Over torch's, torchvision's
+    and Lightning's objects it takes 0.7-2 s of a command's wall time (py-spy: ``gc_collect_main``
+    under ``Py_FinalizeEx``), and over MLflow's, SQLAlchemy's and matplotlib's 0.7-1 s of the
+    tracking worker's, which holds the command's output pipes until it ends; all only to free memory
+    the operating system takes back anyway. Modules are still torn down, so objects outside
+    reference cycles are finalized as before.
+    """
+    import atexit
+
+    atexit.register(gc.freeze)

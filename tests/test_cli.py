@@ -121,15 +121,15 @@ def test_list_layers_names_each_layer_with_its_output_shape():
 
 
 def test_a_command_ends_without_the_final_collection_but_runs_every_exit_handler(tmp_path):
-    # A process that calls skip_the_final_collection() first, as run_hydra does: an exit handler
+    # A process that calls skip_final_collection() first, as run_hydra does: an exit handler
     # registered after it still runs (and before it), and garbage left in a reference cycle is not
     # collected at exit (its finalizer never prints), where a plain process collects it.
     program = """
 import atexit, sys
 from pathlib import Path
 if sys.argv[1] == "skip":
-    from netviz.cli import skip_the_final_collection
-    skip_the_final_collection()
+    from netviz.collector import skip_final_collection
+    skip_final_collection()
 atexit.register(lambda: Path(sys.argv[2]).write_text("handler ran"))
 class Cycle:
     def __del__(self):

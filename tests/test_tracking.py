@@ -147,6 +147,39 @@ def test_a_warmed_worker_opens_the_store_before_any_run_and_serves_the_next_one(
         worker.wait(timeout=30)
 
 
+def test_the_worker_ends_its_run_then_exits_without_the_final_collection(tmp_path):
+    # The worker holds the command's output pipes until it exits, so its exit is part of every
+    # tracked command's wall time (netviz.collector.skip_final_collection): a reference cycle kept
+    # from the collector's passes while the worker runs (gc.disable) is not collected at exit either
+    # (its finalizer never prints; a plain process collects it then), and the served run is complete.
+    import subprocess
+    import sys
+
+    program = """
+import gc, sys
+from netviz import mlflow_worker
+gc.disable()
+class Cycle:
+    def __del__(self):
+        print("collected", file=sys.stderr, flush=True)
+a, b = Cycle(), Cycle()
+a.other, b.other = b, a
+del a, b
+mlflow_worker.main()
+"""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    requests = [{"open": {"uri": uri, "experiment": "t", "artifact_location": None, "run_name": "served",
+                          "tags": {}, "params": {"lr": 5}, "parent_run_id": None}},
+                {"finish": {"status": "FINISHED", "reason": None}}]
+    done = subprocess.run([sys.executable, "-c", program], input="".join(json.dumps(r) + "\n" for r in requests),
+                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert [json.loads(line)["to"] for line in done.stdout.splitlines()] == ["open", "finish"]
+    assert "collected" not in done.stderr
+    _, run = only_run(uri, "t")
+    assert run.info.status == "FINISHED" and run.data.params == {"lr": "5"}
+
+
 def a_parent_with_one_child(client, experiment_id: str) -> str:
     """A sweep's parent run (as :class:`netviz.sweep.SweepCallback` makes it) and one finished child with a metric."""
     parent = client.create_run(experiment_id, run_name="sweep", tags={"netviz.sweep": "parent", "swept_keys": "lr"}).info.run_id
