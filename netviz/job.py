@@ -212,12 +212,18 @@ def run_job(cfg: DictConfig, overrides: Sequence[str] | None = None):
     from netviz.tracking import Tracker, default_tracking_uri, git_commit
 
     hydra_dir, sweep, overrides = _hydra_context(overrides)
-    job = prepare(cfg)  # every value checked before a run is opened or a model loaded
-    check_before_work(cfg)
-    from netviz.data import check_data
-
-    check_data(**OmegaConf.to_container(cfg.data, resolve=True))
     uri = cfg.tracking.uri or default_tracking_uri()
+    if cfg.tracking.enabled:  # MLflow's import, on another core, overlaps the technique's (torch's)
+        Tracker.prefetch(uri, shared=sweep is not None)
+    try:
+        job = prepare(cfg)  # every value checked before a run is opened or a model loaded
+        check_before_work(cfg)
+        from netviz.data import check_data
+
+        check_data(**OmegaConf.to_container(cfg.data, resolve=True))
+    except BaseException:
+        Tracker.drop_spare_worker()
+        raise
     tracker = None
     with signals_end_the_job():
         try:

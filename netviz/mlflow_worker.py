@@ -6,12 +6,15 @@ the store happen on another core while the job imports torch and computes. It re
 request per line on stdin and answers one JSON line each on its protocol pipe, which names the
 request it answers (``"to": "open"``, ...):
 
+0. ``{"prefetch": {uri}}``, ``{"warm": {uri, database}}``: no answer. Import MLflow and the store's
+   module while the job starts (a job's worker is started before the job checks its config), and
+   with ``warm`` also open the store, creating or migrating it, before the first run is asked for.
 1. ``{"open": {uri, experiment, artifact_location, run_name, tags, params, parent_run_id}}``
    -> ``{"run_id", "experiment_id"}``
-2. ``{"live": {metrics: [[key, value, step]], images: [[key, step, png path]]}}``: no answer (the
-   loop never waits for the store); written as it arrives, while the job runs.
    With ``skip_if_finished: <config hash>`` (``resume=true``), an experiment's ``FINISHED`` run of
    that config answers ``{"skipped": run_id}`` instead, and no run is made.
+2. ``{"live": {metrics: [[key, value, step]], images: [[key, step, png path]]}}``: no answer (the
+   loop never waits for the store); written as it arrives, while the job runs.
 3. ``{"log": {metrics, images, artifacts: [[path, folder]], run_name}}`` -> ``{"ok": true}``
 4. ``{"finish": {"status": "FINISHED" | "FAILED" | "KILLED", "reason": str | None}}`` -> ``{"ok": true}``;
    then the next ``open`` (a sweep's next job in the same process: one worker, one store
@@ -163,6 +166,17 @@ class Worker:
         if self.database is not None and not all(os.access(p, os.W_OK) for p in (self.database, os.path.dirname(self.database))):
             return "the store became read-only while the job ran (its database file or folder cannot be written)"
         return one_line(error)
+
+    def prefetch(self, uri: str) -> None:
+        """Import MLflow and the module of the store at ``uri`` before any request needs them; the
+        store itself is not touched (the job may still be refused)."""
+        quiet_mlflow()
+        import mlflow.entities  # noqa: F401 - every run's params and metrics
+
+        if uri.startswith("sqlite:"):
+            import mlflow.store.tracking.sqlalchemy_store  # noqa: F401 - half a second of SQLAlchemy
+        elif uri.startswith(("http:", "https:")):
+            import mlflow.store.tracking.rest_store  # noqa: F401
 
     def warm(self, uri: str, database: str | None = None) -> None:
         """Import MLflow and open the store (creating or migrating it) before any run is asked for."""
@@ -354,9 +368,9 @@ def main() -> None:
                 with contextlib.suppress(Exception):  # a live point lost is not worth stopping the job for
                     worker.live(**argument)
             continue
-        if verb == "warm":  # no answer: the first "open" reports any problem with the store
+        if verb in ("prefetch", "warm"):  # no answer: the first "open" reports any problem with the store
             with contextlib.suppress(Exception):
-                worker.warm(**argument)
+                getattr(worker, verb)(**argument)
             continue
         try:
             if failed and verb not in ("finish", "open", "sweep", "summarize"):

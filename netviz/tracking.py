@@ -172,6 +172,7 @@ class Tracker:
     """
 
     _shared_workers: dict[str, subprocess.Popen] = {}
+    _spare_worker: subprocess.Popen | None = None  # started by prefetch() for the next unshared run
 
     def __init__(
         self,
@@ -208,10 +209,14 @@ class Tracker:
 
     def start(self) -> "Tracker":
         """Check the store, then open it and create the run in the worker."""
-        check_store(self.uri)
+        try:
+            check_store(self.uri)
+        except NetvizError:
+            Tracker.drop_spare_worker()
+            raise
         database = sqlite_path(self.uri)
         self._staging = tempfile.TemporaryDirectory(prefix="netviz-")
-        self._worker = Tracker._shared_worker_for(self.uri) if self.share_worker else _spawn_worker()
+        self._worker = Tracker._shared_worker_for(self.uri) if self.share_worker else Tracker._take_spare_worker()
         self._outbox = queue.Queue()
         self._writer = threading.Thread(target=self._write_loop, name="netviz-tracking", daemon=True)
         self._writer.start()
@@ -230,6 +235,36 @@ class Tracker:
             },
         )
         return self
+
+    @classmethod
+    def prefetch(cls, uri: str, shared: bool = False) -> None:
+        """Start the worker the next run to ``uri`` will write through, now: it imports MLflow and the
+        store's module (about 1.5 s) while the job checks its config and imports its technique, and it
+        touches no store until the run is opened (a job refused on a bad value leaves nothing behind).
+        ``shared``: the process's shared worker for ``uri`` (a sweep's job), else a spare that the
+        next unshared :meth:`start` takes."""
+        request = {"prefetch": {"uri": absolute_uri(uri)}}
+        if shared:
+            cls._shared_worker_for(uri, request)
+        elif cls._spare_worker is None or cls._spare_worker.poll() is not None:
+            cls._spare_worker = _spawn_worker()
+            _tell(cls._spare_worker, request)
+
+    @classmethod
+    def drop_spare_worker(cls) -> None:
+        """Stop the worker :meth:`prefetch` started for a run that will not be made (the job was
+        refused): it has touched no store, and it would hold the command's output pipes while it
+        imports MLflow."""
+        spare, cls._spare_worker = cls._spare_worker, None
+        if spare is not None and spare.poll() is None:
+            spare.kill()
+            spare.wait()
+
+    @classmethod
+    def _take_spare_worker(cls) -> subprocess.Popen:
+        """The worker :meth:`prefetch` started, if it is alive, else a new one."""
+        spare, cls._spare_worker = cls._spare_worker, None
+        return spare if spare is not None and spare.poll() is None else _spawn_worker()
 
     @classmethod
     def warm_shared_worker(cls, uri: str) -> None:

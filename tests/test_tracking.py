@@ -180,6 +180,61 @@ mlflow_worker.main()
     assert run.info.status == "FINISHED" and run.data.params == {"lr": "5"}
 
 
+def worker_children() -> set[int]:
+    """The live tracking workers this process started (their ``/proc`` entries)."""
+    found = set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat, open(f"/proc/{entry}/cmdline", "rb") as cmdline:
+                    parent = int(stat.read().rsplit(")", 1)[1].split()[1])  # the field after the state
+                    if parent == os.getpid() and b"netviz.mlflow_worker" in cmdline.read():
+                        found.add(int(entry))
+            except (OSError, ValueError, IndexError):
+                continue
+    return found
+
+
+def test_a_tracked_job_starts_its_worker_before_importing_torch_and_writes_through_it(tmp_path):
+    # MLflow's import (about 1.5 s) runs in the worker while the job imports its technique: the job
+    # starts the worker before torch is imported, and its run is written through that one worker.
+    import subprocess
+    import sys
+
+    program = """
+import sys
+events = []
+def audit(event, args):
+    if event == "import" and args[0] == "torch" and "torch" not in events:
+        events.append("torch")
+    elif event == "subprocess.Popen" and "netviz.mlflow_worker" in " ".join(map(str, args[1] or ())):
+        events.append("worker")
+sys.addaudithook(audit)
+import atexit
+atexit.register(lambda: print("events", *events))
+from netviz.cli import run_hydra
+run_hydra(sys.argv[1:])
+"""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    job = ["technique=classviz", "model=squeezenet1_1", "model.weights=null", "iterations=2", f"tracking.uri={uri}",
+           "trainer.accelerator=cpu", "trainer.progress=false", f"hydra.run.dir={tmp_path / 'run'}"]
+    done = subprocess.run([sys.executable, "-c", program, *job], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split()[-2:] == ["worker", "torch"], done.stdout
+    _, run = only_run(uri, "classviz")
+    assert run.info.status == "FINISHED"
+
+
+def test_a_job_refused_on_a_bad_value_stops_its_early_worker_and_makes_no_store(tmp_path):
+    before = worker_children()
+    database = tmp_path / "mlflow.db"
+    with pytest.raises(NetvizError, match="iterations=0"):
+        netviz.run(["technique=classviz", "model=squeezenet1_1", "model.weights=null", "iterations=0",
+                    "trainer.accelerator=cpu", f"tracking.uri=sqlite:///{database}"])
+    assert worker_children() <= before  # the worker started for it is gone, not left importing MLflow
+    assert not database.exists()
+
+
 def a_parent_with_one_child(client, experiment_id: str) -> str:
     """A sweep's parent run (as :class:`netviz.sweep.SweepCallback` makes it) and one finished child with a metric."""
     parent = client.create_run(experiment_id, run_name="sweep", tags={"netviz.sweep": "parent", "swept_keys": "lr"}).info.run_id
