@@ -177,3 +177,25 @@ def test_single_line_titles_of_a_row_share_one_baseline_with_or_without_descende
         box = ax.title.get_window_extent(renderer)
         baselines.add(round(box.y0 + lines[-1][1][2], 3))  # the bottom line's baseline
     assert len(baselines) == 1
+
+
+def test_titles_are_where_matplotlibs_automatic_placement_puts_them(tmp_path, monkeypatch):
+    # grid_figure places each title itself (y=1.0, which skips the automatic placement's tick
+    # measurements): the PNG is pixel for pixel the one the automatic placement draws, for image
+    # cells and empty (framed) cells, with multi-line titles, headers and row labels.
+    from matplotlib.axes import Axes
+
+    cells = images(2, 3, size=64)
+    cells[1][2] = None
+    titles = [[LONG_TITLE, "quail p=0.5", "a"], ["b\nc", "", "FAILED"]]
+    figure_args = dict(titles=titles, suptitle=LONG_CAPTION, column_headers=["lr=0.1", "lr=5", "lr=10"], row_labels=["l2=1e-5", "l2=1e-3"])
+    save_figure(grid_figure(cells, **figure_args), tmp_path / "placed.png")
+    placing = Axes.set_title
+
+    def automatic(self, label, *args, y=None, **kwargs):
+        return placing(self, label, *args, **kwargs)  # without y: matplotlib places it
+
+    monkeypatch.setattr(Axes, "set_title", automatic)
+    save_figure(grid_figure(cells, **figure_args), tmp_path / "automatic.png")
+    placed, automatic_png = (np.asarray(Image.open(tmp_path / f"{name}.png")) for name in ("placed", "automatic"))
+    assert placed.shape == automatic_png.shape and np.array_equal(placed, automatic_png)
