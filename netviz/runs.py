@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 
 from collections.abc import Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,6 +37,7 @@ class RunRecord:
         start_time: milliseconds since the epoch.
         metrics: the run's final metrics, ``{"final_probability/Yorkshire terrier": 0.89, ...}``.
         status: ``FINISHED``, ``FAILED``, ``RUNNING``, ``KILLED`` or ``SCHEDULED``.
+        artifact_uri: where its artifacts are (``file:///...`` for a SQLite store's, read in place).
     """
 
     run_id: str
@@ -45,6 +47,7 @@ class RunRecord:
     start_time: int
     metrics: dict[str, float] = field(default_factory=dict)
     status: str = "FINISHED"
+    artifact_uri: str = ""
 
 
 def _quote(value: str) -> str:
@@ -74,6 +77,7 @@ def search_runs(uri: str, tags: Mapping[str, str], finished_only: bool = True) -
             run.info.start_time,
             dict(run.data.metrics),
             run.info.status,
+            run.info.artifact_uri,
         )
         for run in runs
     ]
@@ -132,35 +136,54 @@ def varied_params(runs: Sequence[RunRecord]) -> list[str]:
     return sorted(varied, key=lambda key: (changes(key), keys.index(key)))
 
 
-def download_images(uri: str, run: RunRecord, folder: str = "panels") -> dict[str, np.ndarray]:
-    """The PNG images a run stored under ``folder`` (netviz's per-sample panels), ``{file stem: uint8 RGB}``."""
+def artifact_folder(run: RunRecord) -> Path | None:
+    """The folder holding ``run``'s artifacts when it is on this machine (a SQLite store's
+    ``file://`` location), read in place; ``None`` for a server's (downloaded instead)."""
+    from urllib.parse import unquote, urlparse
+
+    location = urlparse(run.artifact_uri)
+    return Path(unquote(location.path)) if location.scheme == "file" else None
+
+
+@contextmanager
+def artifact_path(uri: str, run: RunRecord, path: str):
+    """A local path of ``run``'s artifact ``path`` (a file or a folder) for the block: in place for
+    a local store, else downloaded to a temporary folder removed afterwards. Raises what MLflow
+    raises for an artifact it does not have (a local one that is missing: ``FileNotFoundError``)."""
+    folder = artifact_folder(run)
+    if folder is not None:
+        local = folder / path
+        if not local.exists():
+            raise FileNotFoundError(local)
+        yield local
+        return
     import tempfile
 
     from mlflow import MlflowClient
-    from PIL import Image
 
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # one bar per run is noise here
-    client = MlflowClient(uri)
     with tempfile.TemporaryDirectory(prefix="netviz-runs-") as tmp:
-        try:
-            local = Path(client.download_artifacts(run.run_id, folder, tmp))
-        except Exception as exc:  # noqa: BLE001 - any missing or unreadable artifact is the same problem
-            raise NetvizError(f"run {run.run_id} has no {folder}/ artifacts to read ({type(exc).__name__})") from exc
-        return {path.stem: np.asarray(Image.open(path).convert("RGB")) for path in sorted(local.glob("*.png"))}
+        yield Path(MlflowClient(uri).download_artifacts(run.run_id, path, tmp))
+
+
+def download_images(uri: str, run: RunRecord, folder: str = "panels") -> dict[str, np.ndarray]:
+    """The PNG images a run stored under ``folder`` (netviz's per-sample panels), ``{file stem: uint8 RGB}``."""
+    from PIL import Image
+
+    try:
+        with artifact_path(uri, run, folder) as local:
+            return {path.stem: np.asarray(Image.open(path).convert("RGB")) for path in sorted(local.glob("*.png"))}
+    except Exception as exc:  # noqa: BLE001 - any missing or unreadable artifact is the same problem
+        raise NetvizError(f"run {run.run_id} has no {folder}/ artifacts to read ({type(exc).__name__})") from exc
 
 
 def read_results(uri: str, run: RunRecord) -> list[dict]:
     """The rows of a run's ``results.json`` (one per sample, with its name), or ``[]`` if it has none."""
     import json
-    import tempfile
 
-    from mlflow import MlflowClient
-
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    with tempfile.TemporaryDirectory(prefix="netviz-runs-") as tmp:
-        try:
-            local = Path(MlflowClient(uri).download_artifacts(run.run_id, "results.json", tmp))
+    try:
+        with artifact_path(uri, run, "results.json") as local:
             rows = json.loads(local.read_text())
-        except Exception:  # noqa: BLE001 - no results.json (or an unreadable one): the panels' file names will do
-            return []
+    except Exception:  # noqa: BLE001 - no results.json (or an unreadable one): the panels' file names will do
+        return []
     return [row for row in rows if isinstance(row, dict)] if isinstance(rows, list) else []

@@ -108,6 +108,32 @@ def test_a_parent_runs_children_come_back_in_job_order_failed_ones_included(stor
     assert find_children(store.uri, store.fig7[0]) == []
 
 
+def test_a_runs_images_and_results_are_read_in_place_or_downloaded_alike(store):
+    # A SQLite store's artifacts are read where they lie; a run whose artifacts are elsewhere (a
+    # server's: any location that is not a local folder) is downloaded: both give what was stored.
+    import dataclasses
+
+    from netviz.errors import NetvizError
+    from netviz.runs import artifact_folder, download_images, read_results
+
+    for run in find_children(store.uri, store.parent):
+        elsewhere = dataclasses.replace(run, artifact_uri="mlflow-artifacts:/elsewhere")
+        assert artifact_folder(elsewhere) is None
+        if run.status != "FINISHED":  # job 1 left nothing: the same one error either way
+            assert artifact_folder(run) is not None
+            for record in (run, elsewhere):
+                with pytest.raises(NetvizError, match="has no panels/ artifacts"):
+                    download_images(store.uri, record)
+                assert read_results(store.uri, record) == []
+            continue
+        expected = {file_name(sample): image for sample, image in store.images[run.run_id].items()}
+        for record in (run, elsewhere):
+            images = download_images(store.uri, record)
+            assert images.keys() == expected.keys()
+            assert all(np.array_equal(images[stem], expected[stem]) for stem in expected)
+            assert read_results(store.uri, record) == [{"sample": s} for s in store.images[run.run_id]]
+
+
 def test_the_sweep_figure_shows_each_jobs_images_and_a_failed_job_as_an_empty_cell(store):
     children = find_children(store.uri, store.parent)
     figure = sweep_figure(store.uri, children)

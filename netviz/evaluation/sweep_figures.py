@@ -19,7 +19,6 @@ server's, the children may have run elsewhere). Sweeps of anything else get none
 from __future__ import annotations
 
 import re
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from netviz.naming import file_name, metric_name
-from netviz.runs import RunRecord, read_results
+from netviz.runs import RunRecord, artifact_path, read_results
 
 # The curves a deletion/insertion child logs, and what their x axis is.
 PROBABILITY_CURVES = {"deletion": "share of pixels removed", "insertion": "share of pixels inserted"}
@@ -154,15 +153,13 @@ def strip_cells(strip: np.ndarray, gap: int = STRIP_GAP_PX) -> list[np.ndarray]:
 
 def download_panel(uri: str, run: RunRecord, name: str) -> np.ndarray | None:
     """A run's panel ``panels/<file_name(name)>.png`` as uint8 RGB, or ``None`` when it has none."""
-    from mlflow import MlflowClient
     from PIL import Image
 
-    with tempfile.TemporaryDirectory(prefix="netviz-panel-") as tmp:
-        try:
-            path = MlflowClient(uri).download_artifacts(run.run_id, f"panels/{file_name(name)}.png", tmp)
+    try:
+        with artifact_path(uri, run, f"panels/{file_name(name)}.png") as path:
             return np.asarray(Image.open(path).convert("RGB"))
-        except Exception:  # noqa: BLE001 - a run without that panel (an older run, another metric set)
-            return None
+    except Exception:  # noqa: BLE001 - a run without that panel (an older run, another metric set)
+        return None
 
 
 def shown_sample(uri: str, run: RunRecord) -> str | None:
