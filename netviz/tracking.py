@@ -151,8 +151,9 @@ def git_commit() -> str | None:
 class Tracker:
     """One MLflow run, written by a worker process so that MLflow never slows the job down.
 
-    :meth:`start` launches the worker, which imports MLflow, opens the store and creates the run on
-    another core while the job computes; :meth:`live` streams step metrics and snapshots to it while
+    :meth:`start` launches the worker (or takes the one :meth:`prefetch` started before the job's
+    imports), which imports MLflow, opens the store and creates the run on another core while the
+    job computes; :meth:`live` streams step metrics and snapshots to it while
     the loop runs (the loop never waits: a thread writes them); :meth:`log_result` hands it the
     result's metrics and images; :meth:`finish` ends the run. Used as a context manager, a run left
     by an exception is marked ``FAILED``, never ``FINISHED``; if the job dies outright, the worker
