@@ -178,9 +178,9 @@ def grid_figure(
                 ax.imshow(image, interpolation="nearest", aspect="auto")
                 ax.set_axis_off()
             if cell_titles[r][c].text:
-                # y=1.0 where matplotlib would place it anyway (no ticks above an image), said outright:
-                # its automatic placement measures every axis' ticks on each draw (a third of a 9-image
-                # grid's savefig), to move a title that nothing here overlaps.
+                # y=1.0 is where matplotlib places it anyway (no ticks above an image). Giving it skips
+                # the automatic placement, which measures every axis' ticks on each draw (a third of a
+                # 9-image grid's savefig) to move a title that nothing here overlaps.
                 ax.set_title(cell_titles[r][c].text, fontsize=TITLE_POINTS, pad=pad * 72 / dpi, va="bottom",
                              linespacing=measure.spacing, y=1.0)
         if labels[r].text:
