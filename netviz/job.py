@@ -209,7 +209,7 @@ def run_job(cfg: DictConfig, overrides: Sequence[str] | None = None):
     the reason) and :class:`JobInterrupted` on SIGTERM/SIGINT (the run is marked ``KILLED``).
     """
     from netviz.techniques import prepare
-    from netviz.tracking import Tracker, default_tracking_uri, git_commit
+    from netviz.tracking import Tracker, default_tracking_uri
 
     hydra_dir, sweep, overrides = _hydra_context(overrides)
     uri = cfg.tracking.uri or default_tracking_uri()
@@ -221,9 +221,17 @@ def run_job(cfg: DictConfig, overrides: Sequence[str] | None = None):
         from netviz.data import check_data
 
         check_data(**OmegaConf.to_container(cfg.data, resolve=True))
-    except BaseException:
+        return _run_checked(cfg, job, uri, hydra_dir, sweep, overrides)
+    finally:
+        # The worker prefetch started, if no run took it (the job was refused or stopped first): it
+        # has touched no store, and it would hold the command's output pipes while it imports.
         Tracker.drop_spare_worker()
-        raise
+
+
+def _run_checked(cfg: DictConfig, job, uri: str, hydra_dir, sweep, overrides: Sequence[str]):
+    """:func:`run_job` once every value is checked: the run opened, the result computed and recorded."""
+    from netviz.tracking import Tracker, git_commit
+
     tracker = None
     with signals_end_the_job():
         try:

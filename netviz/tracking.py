@@ -210,11 +210,7 @@ class Tracker:
 
     def start(self) -> "Tracker":
         """Check the store, then open it and create the run in the worker."""
-        try:
-            check_store(self.uri)
-        except NetvizError:
-            Tracker.drop_spare_worker()
-            raise
+        check_store(self.uri)
         database = sqlite_path(self.uri)
         self._staging = tempfile.TemporaryDirectory(prefix="netviz-")
         self._worker = Tracker._shared_worker_for(self.uri) if self.share_worker else Tracker._take_spare_worker()
@@ -248,24 +244,30 @@ class Tracker:
         if shared:
             cls._shared_worker_for(uri, request)
         elif cls._spare_worker is None or cls._spare_worker.poll() is not None:
+            cls.drop_spare_worker()  # a dead one: its pipes closed
             cls._spare_worker = _spawn_worker()
             _tell(cls._spare_worker, request)
 
     @classmethod
     def drop_spare_worker(cls) -> None:
         """Stop the worker :meth:`prefetch` started for a run that will not be made (the job was
-        refused): it has touched no store, and it would hold the command's output pipes while it
-        imports MLflow."""
+        refused or stopped before its run was opened) and close its pipes: it has touched no store,
+        and it would hold the command's output pipes while it imports MLflow."""
         spare, cls._spare_worker = cls._spare_worker, None
-        if spare is not None and spare.poll() is None:
-            spare.kill()
-            spare.wait()
+        if spare is not None:
+            with contextlib.suppress(OSError), spare:  # Popen's exit closes the pipes and waits
+                if spare.poll() is None:
+                    spare.kill()
 
     @classmethod
     def _take_spare_worker(cls) -> subprocess.Popen:
         """The worker :meth:`prefetch` started, if it is alive, else a new one."""
-        spare, cls._spare_worker = cls._spare_worker, None
-        return spare if spare is not None and spare.poll() is None else _spawn_worker()
+        spare = cls._spare_worker
+        if spare is not None and spare.poll() is None:
+            cls._spare_worker = None
+            return spare
+        cls.drop_spare_worker()
+        return _spawn_worker()
 
     @classmethod
     def warm_shared_worker(cls, uri: str) -> None:

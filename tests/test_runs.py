@@ -134,6 +134,26 @@ def test_a_runs_images_and_results_are_read_in_place_or_downloaded_alike(store):
             assert read_results(store.uri, record) == [{"sample": s} for s in store.images[run.run_id]]
 
 
+def test_artifacts_in_a_folder_whose_name_needs_quoting_are_read_in_place(tmp_path):
+    # MLflow quotes the artifact location (a space, a percent sign, '#', a non-ASCII letter): read in
+    # place, the run's images and results are the ones MLflow downloads.
+    import dataclasses
+
+    from netviz.runs import artifact_folder, download_images, read_results, search_runs
+
+    odd = Store(tmp_path)
+    odd.experiment = odd.client.create_experiment("odd", artifact_location=(tmp_path / "a b%20c#é").as_uri())
+    run_id = odd.run("odd", SETTINGS, {"odd": "yes"} | CLASSVIZ, ["quail"])
+    (record,) = search_runs(odd.uri, {"odd": "yes"})
+    assert "%2520" in record.artifact_uri and artifact_folder(record).is_dir()
+    elsewhere = dataclasses.replace(record, artifact_uri="mlflow-artifacts:/elsewhere")
+    in_place, downloaded = download_images(odd.uri, record), download_images(odd.uri, elsewhere)
+    assert in_place.keys() == downloaded.keys() == {file_name("quail")}
+    assert np.array_equal(in_place[file_name("quail")], odd.images[run_id]["quail"])
+    assert np.array_equal(downloaded[file_name("quail")], odd.images[run_id]["quail"])
+    assert read_results(odd.uri, record) == read_results(odd.uri, elsewhere) == [{"sample": "quail"}]
+
+
 def test_the_sweep_figure_shows_each_jobs_images_and_a_failed_job_as_an_empty_cell(store):
     children = find_children(store.uri, store.parent)
     figure = sweep_figure(store.uri, children)

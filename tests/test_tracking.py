@@ -225,14 +225,53 @@ run_hydra(sys.argv[1:])
     assert run.info.status == "FINISHED"
 
 
-def test_a_job_refused_on_a_bad_value_stops_its_early_worker_and_makes_no_store(tmp_path):
+@pytest.fixture
+def spawned_workers(monkeypatch):
+    """Every tracking worker this process starts during the test, as its ``Popen``."""
+    from netviz import tracking
+
+    spawned = []
+    spawn = tracking._spawn_worker
+    monkeypatch.setattr(tracking, "_spawn_worker", lambda: spawned.append(spawn()) or spawned[-1])
+    return spawned
+
+
+def assert_stopped_and_closed(worker) -> None:
+    """A worker that is gone, waited for, and whose pipes are closed (nothing left to warn about)."""
+    assert worker.returncode is not None and worker.stdin.closed and worker.stdout.closed
+
+
+def test_a_job_refused_on_a_bad_value_stops_its_early_worker_and_makes_no_store(tmp_path, spawned_workers):
     before = worker_children()
     database = tmp_path / "mlflow.db"
     with pytest.raises(NetvizError, match="iterations=0"):
         netviz.run(["technique=classviz", "model=squeezenet1_1", "model.weights=null", "iterations=0",
                     "trainer.accelerator=cpu", f"tracking.uri=sqlite:///{database}"])
-    assert worker_children() <= before  # the worker started for it is gone, not left importing MLflow
+    assert len(spawned_workers) == 1  # started before the config was checked
+    assert_stopped_and_closed(spawned_workers[0])
+    assert worker_children() <= before and Tracker._spare_worker is None
     assert not database.exists()
+
+
+def test_a_job_stopped_between_its_checks_and_its_run_stops_its_early_worker(tmp_path, spawned_workers, monkeypatch):
+    # Anything that ends the job after its checks and before its run is opened (here: reading the
+    # git commit for the run's tags) leaves no worker behind either, and the next run starts its own.
+    from netviz import tracking
+
+    def broken_git():
+        raise RuntimeError("git went away")
+
+    monkeypatch.setattr(tracking, "git_commit", broken_git)
+    job = ["technique=classviz", "model=squeezenet1_1", "model.weights=null", "iterations=1",
+           "trainer.accelerator=cpu", "trainer.progress=false", f"tracking.uri=sqlite:///{tmp_path / 'mlflow.db'}"]
+    with pytest.raises(RuntimeError, match="git went away"):
+        netviz.run(job)
+    assert len(spawned_workers) == 1
+    assert_stopped_and_closed(spawned_workers[0])
+    monkeypatch.undo()
+    netviz.run(job)
+    _, run = only_run(f"sqlite:///{tmp_path / 'mlflow.db'}", "classviz")
+    assert run.info.status == "FINISHED"
 
 
 def a_parent_with_one_child(client, experiment_id: str) -> str:
