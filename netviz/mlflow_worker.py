@@ -6,26 +6,26 @@ the store happen on another core while the job imports torch and computes. It re
 request per line on stdin and answers one JSON line each on its protocol pipe, which names the
 request it answers (``"to": "open"``, ...):
 
-0. ``{"prefetch": {uri}}``, ``{"warm": {uri, database}}``: no answer. Import MLflow and the store's
+1. ``{"prefetch": {uri}}``, ``{"warm": {uri, database}}``: no answer. Import MLflow and the store's
    module while the job starts (a job's worker is started before the job checks its config), and
    with ``warm`` also open the store, creating or migrating it, before the first run is asked for.
-1. ``{"open": {uri, experiment, artifact_location, run_name, tags, params, parent_run_id}}``
+2. ``{"open": {uri, experiment, artifact_location, run_name, tags, params, parent_run_id}}``
    -> ``{"run_id", "experiment_id"}``
    With ``skip_if_finished: <config hash>`` (``resume=true``), an experiment's ``FINISHED`` run of
    that config answers ``{"skipped": run_id}`` instead, and no run is made.
-2. ``{"live": {metrics: [[key, value, step]], images: [[key, step, png path]]}}``: no answer (the
+3. ``{"live": {metrics: [[key, value, step]], images: [[key, step, png path]]}}``: no answer (the
    loop never waits for the store); written as it arrives, while the job runs.
-3. ``{"log": {metrics, images, artifacts: [[path, folder]], run_name}}`` -> ``{"ok": true}``
-4. ``{"finish": {"status": "FINISHED" | "FAILED" | "KILLED", "reason": str | None}}`` -> ``{"ok": true}``;
+4. ``{"log": {metrics, images, artifacts: [[path, folder]], run_name}}`` -> ``{"ok": true}``
+5. ``{"finish": {"status": "FINISHED" | "FAILED" | "KILLED", "reason": str | None}}`` -> ``{"ok": true}``;
    then the next ``open`` (a sweep's next job in the same process: one worker, one store
    connection for the whole sweep), until the input ends.
-5. ``{"sweep": {uri, experiment, artifact_location, database, run_name, tags, params, parent_file}}``:
+6. ``{"sweep": {uri, experiment, artifact_location, database, run_name, tags, params, parent_file}}``:
    the parent run of a sweep whose jobs run in the sweep's own process (the basic and batched
    launchers), made here while that process goes on: its id goes to ``parent_file`` (written whole,
    or ``parent_file.error`` with the one-line reason), and each later ``open`` of that sweep
    (``tags.sweep_id``) becomes its child. Its answer is ``{"run_id"}``, which the jobs skip.
    While the sweep imports its technique and computes, the worker then imports what the summary draws with.
-6. ``{"summarize": {uri, parent, title, failed}}``: when such a sweep ends, after every job's run
+7. ``{"summarize": {uri, parent, title, failed}}``: when such a sweep ends, after every job's run
    was written here, the parent's summary and its end (:func:`netviz.sweep.finish_sweep`; the sweep's
    process never imports MLflow) -> ``{"status", "experiment_id", "artifact_uri", "figures", "problem"}``.
 

@@ -22,8 +22,8 @@ from __future__ import annotations
 import atexit
 import contextlib
 import csv
-import logging
 import json
+import logging
 import os
 import shlex
 import socket
